@@ -1,0 +1,1 @@
+"""Durable state and media files of the box."""

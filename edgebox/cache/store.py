@@ -1,0 +1,113 @@
+"""Durable state on diskcache (SQLite): tokens, snapshots, LED playlist, settings, catalog, outbox.
+
+Values are stored as JSON text, never pickles, so a tampered file cannot run code. Every call
+runs in a worker thread; a whole transaction stays inside one thread call, as diskcache requires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import diskcache
+import trio
+
+from edgebox.errors import CacheError
+
+T = TypeVar("T")
+
+_MISSING = object()
+OUTBOX = "outbox"
+
+
+class Store:
+    """Key-value state that survives restarts and power cuts (SQLite synchronous=FULL)."""
+
+    def __init__(self, cache: diskcache.Cache) -> None:
+        self.cache = cache
+
+    @classmethod
+    def open_sync(cls, directory: Path) -> Store:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        try:
+            cache = diskcache.Cache(
+                str(directory),
+                eviction_policy="none",
+                size_limit=2**62,
+                sqlite_synchronous=2,
+                timeout=30,
+            )
+        except Exception as exc:  # sqlite3 raises several kinds for a broken file
+            raise CacheError(f"cannot open the state store in {directory}: {exc}") from exc
+        for name in os.listdir(directory):
+            path = directory / name
+            if path.is_file():
+                os.chmod(path, 0o600)
+        return cls(cache)
+
+    @classmethod
+    async def open(cls, directory: Path) -> Store:
+        return await trio.to_thread.run_sync(cls.open_sync, directory)
+
+    def close_sync(self) -> None:
+        self.cache.close()
+
+    async def run(self, fn: Callable[[diskcache.Cache], T]) -> T:
+        """Run `fn(cache)` in a worker thread, inside one transaction."""
+
+        def call() -> T:
+            with self.cache.transact():
+                return fn(self.cache)
+
+        return await trio.to_thread.run_sync(call)
+
+    def get_sync(self, key: str, default: Any = None) -> Any:
+        raw = self.cache.get(key, _MISSING)
+        return default if raw is _MISSING else json.loads(raw)
+
+    def set_sync(self, key: str, value: Any) -> None:
+        self.cache.set(key, json.dumps(value, separators=(",", ":")))
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        return await trio.to_thread.run_sync(self.get_sync, key, default)
+
+    async def set(self, key: str, value: Any) -> None:
+        await trio.to_thread.run_sync(self.set_sync, key, value)
+
+    async def delete(self, key: str) -> None:
+        await trio.to_thread.run_sync(self.cache.delete, key)
+
+    async def set_many(self, items: dict[str, Any]) -> None:
+        def write(_cache: diskcache.Cache) -> None:
+            for key, value in items.items():
+                self.set_sync(key, value)
+
+        await self.run(write)
+
+    # The outbox: status messages for the cloud, kept in order until it has taken them.
+
+    async def outbox_append(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"))
+        await trio.to_thread.run_sync(lambda: self.cache.push(text, prefix=OUTBOX))
+
+    async def outbox_peek(self) -> tuple[str, dict[str, Any]] | None:
+        def peek() -> tuple[str, dict[str, Any]] | None:
+            key, value = self.cache.peek(prefix=OUTBOX, default=(None, None))
+            return None if key is None else (key, json.loads(value))
+
+        return await trio.to_thread.run_sync(peek)
+
+    async def outbox_ack(self, key: str) -> None:
+        await self.delete(key)
+
+    async def outbox_len(self) -> int:
+        def count() -> int:
+            return sum(
+                1 for k in self.cache.iterkeys() if isinstance(k, str) and k.startswith(OUTBOX)
+            )
+
+        return await trio.to_thread.run_sync(count)

@@ -1,0 +1,102 @@
+"""`edgebox run | demo | check-config | …`: the box's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from edgebox import __version__, config, gateway
+from edgebox.errors import ConfigError
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "trio-websocket", "hypercorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load_or_report(path: Path) -> config.VenueConfig | None:
+    try:
+        return config.load(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load_or_report(args.file)
+    if cfg is None:
+        return 1
+    print(
+        f"{args.file}: ok (venue {cfg.venue!r}, device {cfg.device.sn_number!r},"
+        f" {len(cfg.canvases)} canvas(es), {len(cfg.panels)} panel(s))"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return 1
+    os.umask(0o077)
+
+    async def main() -> None:
+        box = await gateway.open_box(cfg)
+
+        def ready(box: gateway.Box) -> None:
+            logging.getLogger("edgebox").info("serving on %s", ", ".join(box.lan_urls))
+
+        await gateway.run_until_signal(box, ready)
+
+    trio.run(main)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edgebox.demo import run_demo
+
+    trio.run(run_demo, args.host, args.port, args.data)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgebox", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"edgebox {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the box from a venue file")
+    p.add_argument("--config", type=Path, required=True, help="the venue file (TOML)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="check a venue file and list every problem")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("demo", help="run the box against a simulated cloud on this machine")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data", type=Path, default=None, help="state directory (default: a temp dir)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,314 @@
+"""The owner of live state: every change is validated, persisted, then published.
+
+Writers never wait for readers: each subscriber has a bounded buffer, and one that falls behind
+loses its oldest changes (and is told how many) instead of slowing the box down.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+import cattrs
+import trio
+
+from edgebox.cache.store import Store
+from edgebox.errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+SCREENS = ("front", "back", "right", "left")
+
+_HEX_COLOR = set("0123456789abcdefABCDEF")
+
+
+def check_level(name: str, value: Any) -> int:
+    """A 0-100 level (brightness, volume); bools and floats with a fraction are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValidationError(f"must be an integer 0-100 (got {value!r})", name)
+    if not 0 <= value <= 100:
+        raise ValidationError(f"must be between 0 and 100 (got {value!r})", name)
+    return int(value)
+
+
+def check_color(name: str, value: str) -> str:
+    if not (
+        isinstance(value, str)
+        and len(value) == 7
+        and value[0] == "#"
+        and set(value[1:]) <= _HEX_COLOR
+    ):
+        raise ValidationError(f"must be a colour like '#RRGGBB' (got {value!r})", name)
+    return value
+
+
+@attrs.frozen
+class TextOverlay:
+    """Text drawn over whatever a canvas shows, as the cloud's `show_text_overlay` asks."""
+
+    text: str
+    position: str = "bottom"
+    animation: str = "scroll"
+    speed: float = 50.0
+    font_size: int | None = None
+    background_color: str | None = None
+    text_color: str | None = "#FFFFFF"
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ValidationError("must be non-empty text", "text_overlay.text")
+        if len(self.text) > 1000:
+            raise ValidationError("must be at most 1000 characters", "text_overlay.text")
+        if self.position not in ("top", "bottom", "left", "right"):
+            raise ValidationError(
+                f"must be top, bottom, left or right (got {self.position!r})",
+                "text_overlay.position",
+            )
+        if self.animation not in ("scroll", "static"):
+            raise ValidationError(
+                f"must be scroll or static (got {self.animation!r})", "text_overlay.animation"
+            )
+        if not 0 <= self.speed <= 10_000:
+            raise ValidationError("must be between 0 and 10000", "text_overlay.speed")
+        if self.font_size is not None and not 4 <= self.font_size <= 512:
+            raise ValidationError("must be between 4 and 512", "text_overlay.font_size")
+        for name in ("background_color", "text_color"):
+            value = getattr(self, name)
+            if value is not None:
+                check_color(f"text_overlay.{name}", value)
+
+
+@attrs.frozen
+class Playback:
+    """What one cloud screen plays: its playlist, position and whether it runs.
+
+    `generation` grows with every command so a player restarts the item even when the index
+    did not change (play_media on the current item, previous on a one-item playlist).
+    """
+
+    playlist_id: int | None = None
+    media_ids: tuple[int, ...] = ()
+    index: int = 0
+    playing: bool = True
+    generation: int = 0
+
+
+@attrs.frozen
+class Change:
+    topic: str
+    value: Any
+
+
+class Subscription:
+    """A bounded stream of changes; iterate it with `async for`."""
+
+    def __init__(self, topics: frozenset[str] | None, maxlen: int) -> None:
+        self.topics = topics
+        self._buffer: collections.deque[Change] = collections.deque(maxlen=maxlen)
+        self._wakeup = trio.Event()
+        self.dropped = 0
+
+    def _offer(self, change: Change) -> None:
+        if self.topics is not None and change.topic not in self.topics:
+            return
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append(change)
+        self._wakeup.set()
+
+    async def get(self) -> Change:
+        while not self._buffer:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+        return self._buffer.popleft()
+
+    def __aiter__(self) -> AsyncIterator[Change]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Change]:
+        while True:
+            yield await self.get()
+
+
+converter = cattrs.Converter()
+
+
+class Hub:
+    """Live state of the box. Construct with `await Hub.load(store)`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = trio.Lock()
+        self._subscribers: set[Subscription] = set()
+        self.brightness = 100
+        self.volume = 50
+        self.overlay: TextOverlay | None = None
+        self.playback: dict[str, Playback] = {s: Playback() for s in SCREENS}
+
+    @classmethod
+    async def load(cls, store: Store) -> Hub:
+        hub = cls(store)
+        saved = await store.run(
+            lambda _c: (
+                {k: store.get_sync(f"hub/{k}") for k in ("brightness", "volume", "overlay")}
+                | {f"playback/{s}": store.get_sync(f"hub/playback/{s}") for s in SCREENS}
+            )
+        )
+        try:
+            if saved["brightness"] is not None:
+                hub.brightness = check_level("brightness", saved["brightness"])
+            if saved["volume"] is not None:
+                hub.volume = check_level("volume", saved["volume"])
+            if saved["overlay"] is not None:
+                hub.overlay = converter.structure(saved["overlay"], TextOverlay)
+            for s in SCREENS:
+                if saved[f"playback/{s}"] is not None:
+                    hub.playback[s] = converter.structure(saved[f"playback/{s}"], Playback)
+        except (ValidationError, cattrs.BaseValidationError, TypeError, ValueError) as exc:
+            log.warning("ignoring unreadable saved hub state: %s", exc)
+        return hub
+
+    # Subscriptions
+
+    @contextmanager
+    def subscribe(
+        self, topics: set[str] | frozenset[str] | None = None, maxlen: int = 64
+    ) -> Iterator[Subscription]:
+        sub = Subscription(frozenset(topics) if topics is not None else None, maxlen)
+        self._subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, topic: str, value: Any) -> None:
+        """Tell every subscriber; for state that is not persisted (frames, progress)."""
+        change = Change(topic, value)
+        for sub in list(self._subscribers):
+            sub._offer(change)
+
+    async def commit(self, topic: str, value: Any, persist: dict[str, Any]) -> None:
+        """Persist `persist` (store keys -> JSON values) in one transaction, then publish."""
+        await self.store.set_many(persist)
+        self.publish(topic, value)
+
+    # Settings
+
+    async def set_brightness(self, value: Any) -> int:
+        level = check_level("brightness", value)
+        async with self._lock:
+            await self.commit("brightness", level, {"hub/brightness": level})
+            self.brightness = level
+        return level
+
+    async def set_volume(self, value: Any) -> int:
+        level = check_level("volume", value)
+        async with self._lock:
+            await self.commit("volume", level, {"hub/volume": level})
+            self.volume = level
+        return level
+
+    async def show_overlay(self, overlay: TextOverlay) -> None:
+        async with self._lock:
+            await self.commit("overlay", overlay, {"hub/overlay": converter.unstructure(overlay)})
+            self.overlay = overlay
+
+    async def hide_overlay(self) -> None:
+        async with self._lock:
+            await self.commit("overlay", None, {"hub/overlay": None})
+            self.overlay = None
+
+    # Playback of cloud screens
+
+    async def _update_playback(self, screen: str, new: Playback) -> None:
+        new = attrs.evolve(new, generation=self.playback[screen].generation + 1)
+        await self.commit(
+            "playback",
+            (screen, new),
+            {f"hub/playback/{screen}": converter.unstructure(new)},
+        )
+        self.playback[screen] = new
+
+    def _screens(self, screen: str | None) -> list[str]:
+        if screen is None:
+            return [s for s in SCREENS if self.playback[s].playlist_id is not None]
+        if screen not in SCREENS:
+            raise ValidationError(f"must be one of {', '.join(SCREENS)} (got {screen!r})", "screen")
+        return [screen]
+
+    async def set_playlist(
+        self, screen: str, playlist_id: int | None, media_ids: list[int]
+    ) -> None:
+        """Make `playlist_id` the one `screen` plays, from its first item; keeps play/pause."""
+        self._screens(screen)
+        async with self._lock:
+            old = self.playback[screen]
+            await self._update_playback(
+                screen,
+                Playback(playlist_id, tuple(media_ids), 0, old.playing),
+            )
+
+    async def refresh_playlist(self, screen: str, media_ids: list[int]) -> None:
+        """The playlist changed upstream: keep playing the same media if it is still there."""
+        self._screens(screen)
+        async with self._lock:
+            old = self.playback[screen]
+            if old.media_ids == tuple(media_ids):
+                return
+            current = old.media_ids[old.index] if old.index < len(old.media_ids) else None
+            index = media_ids.index(current) if current in media_ids else 0
+            await self._update_playback(
+                screen, attrs.evolve(old, media_ids=tuple(media_ids), index=index)
+            )
+
+    async def play(self, screen: str | None = None) -> None:
+        await self._each(screen, lambda p: attrs.evolve(p, playing=True))
+
+    async def pause(self, screen: str | None = None) -> None:
+        await self._each(screen, lambda p: attrs.evolve(p, playing=False))
+
+    async def next(self, screen: str | None = None) -> None:
+        await self._each(screen, lambda p: _step(p, +1))
+
+    async def previous(self, screen: str | None = None) -> None:
+        await self._each(screen, lambda p: _step(p, -1))
+
+    async def play_media(
+        self, media_id: int | None = None, media_index: int | None = None, screen: str | None = None
+    ) -> bool:
+        """Jump to a media item by id (preferred) or 0-based index; False if no screen has it."""
+        found = False
+
+        def jump(p: Playback) -> Playback:
+            nonlocal found
+            if media_id is not None and media_id in p.media_ids:
+                found = True
+                return attrs.evolve(p, index=p.media_ids.index(media_id), playing=True)
+            if media_id is None and media_index is not None and 0 <= media_index < len(p.media_ids):
+                found = True
+                return attrs.evolve(p, index=media_index, playing=True)
+            return p
+
+        await self._each(screen, jump)
+        return found
+
+    async def _each(self, screen: str | None, change: Any) -> None:
+        async with self._lock:
+            for s in self._screens(screen):
+                new = change(self.playback[s])
+                if new is not self.playback[s]:
+                    await self._update_playback(s, new)
+
+
+def _step(p: Playback, delta: int) -> Playback:
+    if not p.media_ids:
+        return p
+    return attrs.evolve(p, index=(p.index + delta) % len(p.media_ids))

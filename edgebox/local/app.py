@@ -1,0 +1,47 @@
+"""The LAN app: one quart-trio app, one blueprint per API, one JSON error shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from quart import Response, jsonify
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from edgebox import __version__
+from edgebox.errors import ValidationError
+from edgebox.local.http import json_error
+
+if TYPE_CHECKING:
+    from edgebox.gateway import Box
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def create_app(box: Box) -> QuartTrio:
+    app = QuartTrio("edgebox", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.errorhandler(ValidationError)
+    async def invalid(exc: ValidationError) -> Response:
+        return json_error(400, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        return json_error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    async def crash(exc: Exception) -> Response:
+        log.exception("unhandled error in a LAN request")
+        return json_error(500, "Internal server error")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return jsonify({"status": "ok", "version": __version__})
+
+    return app

@@ -1,0 +1,62 @@
+"""What every LAN blueprint shares: JSON errors that name the field, and strict body reading."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Response, jsonify, request
+
+from edgebox.errors import ValidationError
+
+MAX_JSON_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def json_error(status: int, message: str, field: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The request body as JSON, or ValidationError (-> 400) saying what is wrong with it."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ValidationError(f"body is larger than {max_bytes} bytes", "body")
+    raw = await request.get_data(cache=False)
+    if len(raw) > max_bytes:
+        raise ValidationError(f"body is larger than {max_bytes} bytes", "body")
+    if not raw.strip():
+        raise ValidationError("a JSON body is required", "body")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"not valid JSON ({exc})", "body") from None
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", "body")
+    return value
+
+
+async def read_json_object(max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    value = await read_json(max_bytes)
+    if not isinstance(value, dict):
+        raise ValidationError("must be a JSON object", "body")
+    return value

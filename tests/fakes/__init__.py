@@ -1,0 +1,1 @@
+"""Stand-ins for what lives outside the box: the cloud and the panel hardware."""
