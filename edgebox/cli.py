@@ -71,6 +71,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from edgebox.statuscli import print_status
+
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return 1
+    return print_status(cfg, as_json=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgebox", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edgebox {__version__}")
@@ -84,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="check a venue file and list every problem")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("status", help="print the running box's status summary")
+    p.add_argument("--config", type=Path, required=True, help="the venue file (TOML)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON summary")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("demo", help="run the box against a simulated cloud on this machine")
     p.add_argument("--host", default="127.0.0.1")

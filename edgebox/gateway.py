@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
 from edgebox.config import VenueConfig
 from edgebox.hub import Hub
+from edgebox.metrics import Metrics
+from edgebox.status import ReadyCheck, StatusSource
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,15 @@ class Box:
     hub: Hub
     supervisor: Supervisor = attrs.Factory(Supervisor)
     lan_urls: list[str] = attrs.Factory(list)
+    metrics: Metrics = attrs.Factory(Metrics.create)
+    status_sources: dict[str, StatusSource] = attrs.Factory(dict)
+    ready_checks: dict[str, ReadyCheck] = attrs.Factory(dict)
+    started_at: float = attrs.Factory(time.monotonic)
+
+    def __attrs_post_init__(self) -> None:
+        self.metrics.watch_restarts(
+            lambda: {name: s.restarts for name, s in self.supervisor.states.items()}
+        )
 
 
 async def open_box(config: VenueConfig) -> Box:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from quart import Response, jsonify
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from edgebox import __version__
 from edgebox.errors import ValidationError
+from edgebox.local import status
 from edgebox.local.http import json_error
 
 if TYPE_CHECKING:
@@ -40,8 +40,11 @@ def create_app(box: Box) -> QuartTrio:
         log.exception("unhandled error in a LAN request")
         return json_error(500, "Internal server error")
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return jsonify({"status": "ok", "version": __version__})
+    @app.after_request
+    async def count(response: Response) -> Response:
+        api = request.blueprint or "none"
+        box.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
+        return response
 
+    app.register_blueprint(status.blueprint(box))
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
@@ -60,3 +61,18 @@ async def read_json_object(max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError("must be a JSON object", "body")
     return value
+
+
+ADMIN_COOKIE = "edgebox_admin"
+
+
+def admin_authorized(token: str) -> bool:
+    """True when the request carries the venue's admin token as a bearer header or cookie.
+
+    An empty configured token disables admin access altogether rather than opening it.
+    """
+    if not token:
+        return False
+    header = request.headers.get("Authorization", "")
+    offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(ADMIN_COOKIE, "")
+    return hmac.compare_digest(offered.encode(), token.encode())

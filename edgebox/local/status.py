@@ -1,0 +1,134 @@
+"""The operator's view: health and readiness probes, metrics, the status page and its feed."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import json
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import trio
+from PIL import Image
+from quart import Blueprint, Response, jsonify, make_response, redirect, request
+
+from edgebox import __version__, status
+from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
+
+if TYPE_CHECKING:
+    from edgebox.gateway import Box
+
+STATUS_PERIOD = 1.0
+FRAMES_PER_SECOND = 5.0
+_STATIC = resources.files("edgebox.local") / "static"
+_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+def frame_png(frame: Image.Image) -> bytes:
+    out = io.BytesIO()
+    frame.convert("RGB").save(out, format="PNG", optimize=False, compress_level=1)
+    return out.getvalue()
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def blueprint(box: Box) -> Blueprint:
+    bp = Blueprint("status", __name__)
+    token = box.config.lan.admin_token.reveal()
+
+    def static_file(name: str) -> Response:
+        body = (_STATIC / name).read_bytes()
+        suffix = name[name.rfind(".") :]
+        return Response(body, content_type=_STATIC_TYPES.get(suffix, "application/octet-stream"))
+
+    @bp.get("/healthz")
+    async def healthz() -> Response:
+        """Liveness: the trio loop answers HTTP."""
+        return jsonify({"status": "ok", "version": __version__})
+
+    @bp.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: serving, and serving from a valid snapshot where a cloud is configured."""
+        missing = status.readiness(box)
+        response = jsonify({"ready": not missing, "not_ready": missing})
+        response.status_code = 503 if missing else 200
+        return response
+
+    @bp.get("/metrics")
+    async def metrics() -> Response:
+        return Response(
+            box.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @bp.get("/")
+    async def page() -> Response:
+        return static_file("status.html" if admin_authorized(token) else "login.html")
+
+    @bp.get("/static/<name>")
+    async def static(name: str) -> Response:
+        if name not in ("status.js", "status.css"):
+            return json_error(404, "no such file")
+        return static_file(name)
+
+    @bp.post("/login")
+    async def login() -> Response:
+        form = await request.form
+        offered = form.get("token", "")
+        response = redirect("/")
+        if token and hmac.compare_digest(offered.encode(), token.encode()):
+            response.set_cookie(
+                ADMIN_COOKIE, offered, httponly=True, samesite="Strict", max_age=30 * 86400
+            )
+        return response
+
+    @bp.get("/api/status")
+    async def status_json() -> Response:
+        if not admin_authorized(token):
+            return json_error(401, "admin token required")
+        return jsonify(status.snapshot(box))
+
+    @bp.get("/api/status/events")
+    async def status_events() -> Response:
+        """Status once a second and each canvas's picture a few times a second, as SSE."""
+        if not admin_authorized(token):
+            return json_error(401, "admin token required")
+
+        async def stream() -> AsyncIterator[bytes]:
+            with box.hub.subscribe({"frame"}, maxlen=8) as frames:
+                next_status = trio.current_time()
+                last_frame: dict[str, float] = {}
+                while True:
+                    now = trio.current_time()
+                    if now >= next_status:
+                        yield sse("status", status.snapshot(box))
+                        next_status = now + STATUS_PERIOD
+                    with trio.move_on_after(next_status - now):
+                        change = await frames.get()
+                        name, frame = change.value
+                        if trio.current_time() - last_frame.get(name, -1e9) < 1 / FRAMES_PER_SECOND:
+                            continue
+                        last_frame[name] = trio.current_time()
+                        png = await trio.to_thread.run_sync(frame_png, frame)
+                        yield sse(
+                            "frame",
+                            {
+                                "canvas": name,
+                                "width": frame.width,
+                                "height": frame.height,
+                                "png": base64.b64encode(png).decode(),
+                            },
+                        )
+
+        response = await make_response(
+            stream(),
+            200,
+            {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        )
+        response.timeout = None  # type: ignore[union-attr]
+        return response  # type: ignore[return-value]
+
+    return bp
