@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from PIL import Image
-from quart import Blueprint, Response, jsonify, make_response, redirect, request
+from quart import Blueprint, Response, current_app, jsonify, make_response, redirect, request
 
 from edgebox import __version__, status
+from edgebox.local import openapi
 from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
+from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -24,6 +26,21 @@ STATUS_PERIOD = 1.0
 FRAMES_PER_SECOND = 5.0
 _STATIC = resources.files("edgebox.local") / "static"
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+_STATIC_FILES = ("status.js", "status.css", "docs.js")
+
+HEALTH = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "version": {"type": "string"}},
+}
+READY = {
+    "type": "object",
+    "properties": {
+        "ready": {"type": "boolean"},
+        "not_ready": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["ready", "not_ready"],
+}
+STATUS = {"type": "object", "description": "Summary of the box; see `edgebox status --json`."}
 
 
 def frame_png(frame: Image.Image) -> bytes:
@@ -46,11 +63,13 @@ def blueprint(box: Box) -> Blueprint:
         return Response(body, content_type=_STATIC_TYPES.get(suffix, "application/octet-stream"))
 
     @bp.get("/healthz")
+    @documented("Liveness probe", response=HEALTH)
     async def healthz() -> Response:
         """Liveness: the trio loop answers HTTP."""
         return jsonify({"status": "ok", "version": __version__})
 
     @bp.get("/readyz")
+    @documented("Readiness probe", response=READY, errors=(503,))
     async def readyz() -> Response:
         """Readiness: serving, and serving from a valid snapshot where a cloud is configured."""
         missing = status.readiness(box)
@@ -59,22 +78,30 @@ def blueprint(box: Box) -> Blueprint:
         return response
 
     @bp.get("/metrics")
+    @documented("Prometheus metrics", content_type="text/plain")
     async def metrics() -> Response:
         return Response(
             box.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @bp.get("/")
+    @documented(
+        "The status page (a sign-in form without the admin cookie)", content_type="text/html"
+    )
     async def page() -> Response:
         return static_file("status.html" if admin_authorized(token) else "login.html")
 
     @bp.get("/static/<name>")
+    @documented(
+        "Scripts and styles of the box's own pages", content_type="text/plain", errors=(404,)
+    )
     async def static(name: str) -> Response:
-        if name not in ("status.js", "status.css"):
+        if name not in _STATIC_FILES:
             return json_error(404, "no such file")
         return static_file(name)
 
     @bp.post("/login")
+    @documented("Sign in to the status page with the admin token (form field `token`)", status=302)
     async def login() -> Response:
         form = await request.form
         offered = form.get("token", "")
@@ -86,12 +113,18 @@ def blueprint(box: Box) -> Blueprint:
         return response
 
     @bp.get("/api/status")
+    @documented("The box's status summary", response=STATUS, auth=True)
     async def status_json() -> Response:
         if not admin_authorized(token):
             return json_error(401, "admin token required")
         return jsonify(status.snapshot(box))
 
     @bp.get("/api/status/events")
+    @documented(
+        "Status and live canvas frames as Server-Sent Events",
+        auth=True,
+        content_type="text/event-stream",
+    )
     async def status_events() -> Response:
         """Status once a second and each canvas's picture a few times a second, as SSE."""
         if not admin_authorized(token):
@@ -130,5 +163,15 @@ def blueprint(box: Box) -> Blueprint:
         )
         response.timeout = None  # type: ignore[union-attr]
         return response  # type: ignore[return-value]
+
+    @bp.get("/openapi.json")
+    @documented("This document")
+    async def openapi_json() -> Response:
+        return jsonify(openapi.build(current_app))
+
+    @bp.get("/docs")
+    @documented("API documentation, rendered by the box itself", content_type="text/html")
+    async def docs() -> Response:
+        return static_file("docs.html")
 
     return bp
