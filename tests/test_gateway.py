@@ -49,7 +49,7 @@ async def test_failing_service_restarts_with_backoff_and_others_keep_running(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sup.supervise, "flaky", flaky)
         nursery.start_soon(sup.supervise, "steady", steady)
-        await trio.sleep(40)
+        await trio.sleep(40.5)
         nursery.cancel_scope.cancel()
 
     gaps = [round(b - a) for a, b in itertools.pairwise(starts)]
