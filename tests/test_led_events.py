@@ -127,8 +127,11 @@ async def test_the_expiry_of_an_unpinged_preview_reaches_editors(
 async def test_a_client_that_disconnects_frees_its_subscription_at_once(
     box: gateway.Box,
 ) -> None:
-    baseline = box.hub.subscriber_count
     with trio.fail_after(10):
+        # The box's own services subscribe as they start; count from when they all run.
+        while not all(s.status == "running" for s in box.supervisor.states.values()):
+            await trio.sleep(0.005)
+        baseline = box.hub.subscriber_count
         for path in ("/api/events/brightness", "/api/events/editor", "/api/events/playlist"):
             async with sse(box, path) as events:
                 await anext(events)
