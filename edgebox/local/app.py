@@ -11,7 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from edgebox.errors import ValidationError
 from edgebox.local import status
+from edgebox.local.events import events_api
 from edgebox.local.http import json_error
+from edgebox.local.led import led_api
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -45,6 +47,9 @@ def create_app(box: Box) -> QuartTrio:
         api = request.blueprint or "none"
         box.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
         return response
+
+    app.register_blueprint(led_api(box))
+    app.register_blueprint(events_api(box))
 
     app.register_blueprint(status.blueprint(box))
     return app
