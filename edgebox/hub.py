@@ -16,12 +16,15 @@ import attrs
 import cattrs
 import trio
 
+from edgebox import ledsign
 from edgebox.cache.store import Store
 from edgebox.errors import ValidationError
+from edgebox.ledsign import ItemExists, LedImage, LedItem, PreviewLock, UnknownItem
 
 log = logging.getLogger(__name__)
 
 SCREENS = ("front", "back", "right", "left")
+MAX_LED_ITEMS = 500
 
 _HEX_COLOR = set("0123456789abcdefABCDEF")
 
@@ -148,6 +151,9 @@ class Hub:
         self.volume = 50
         self.overlay: TextOverlay | None = None
         self.playback: dict[str, Playback] = {s: Playback() for s in SCREENS}
+        self.led_items: tuple[LedItem, ...] = ()
+        self.led_images: dict[str, LedImage] = {}
+        self.preview = PreviewLock()
 
     @classmethod
     async def load(cls, store: Store) -> Hub:
@@ -170,7 +176,30 @@ class Hub:
                     hub.playback[s] = converter.structure(saved[f"playback/{s}"], Playback)
         except (ValidationError, cattrs.BaseValidationError, TypeError, ValueError) as exc:
             log.warning("ignoring unreadable saved hub state: %s", exc)
+        await hub._load_led()
         return hub
+
+    async def _load_led(self) -> None:
+        """The LED playlist and images; one unreadable entry is skipped, not the whole list."""
+        items, images = await self.store.run(
+            lambda _c: (self.store.get_sync("led/items"), self.store.get_sync("led/images"))
+        )
+        for raw in images.values() if isinstance(images, dict) else ():
+            try:
+                image = ledsign.parse_image(raw)
+            except ValidationError as exc:
+                log.warning("ignoring an unreadable saved LED image: %s", exc)
+            else:
+                self.led_images[image.id] = image
+        loaded: dict[str, LedItem] = {}
+        for raw in items if isinstance(items, list) else ():
+            try:
+                item = ledsign.parse_item(raw)
+            except ValidationError as exc:
+                log.warning("ignoring an unreadable saved LED item: %s", exc)
+            else:
+                loaded.setdefault(item.id, item)
+        self.led_items = tuple(loaded.values())
 
     # Subscriptions
 
@@ -306,6 +335,118 @@ class Hub:
                 new = change(self.playback[s])
                 if new is not self.playback[s]:
                     await self._update_playback(s, new)
+
+    # The LED sign: its playlist, uploaded images and the editors' preview lock.
+    # Topics: `led_playlist` -> (action, items) with action in ledsign.ACTIONS;
+    # `preview` -> the PreviewLock while one is active, else None; `led_images` -> LedImage.
+    # The preview is not persisted: its times are on this process's clock, and a restart
+    # returns the sign to the playlist.
+
+    def led_item(self, item_id: str) -> LedItem:
+        for item in self.led_items:
+            if item.id == item_id:
+                return item
+        raise UnknownItem(f"no playlist item {item_id!r}")
+
+    def _check_led_item(self, item: LedItem) -> None:
+        content = item.content
+        if isinstance(content, ledsign.ImageContent) and content.image_id not in self.led_images:
+            raise ValidationError(
+                f"no uploaded image {content.image_id!r}", "content.data.image_id"
+            )
+
+    async def _commit_led_items(self, action: str, items: tuple[LedItem, ...]) -> None:
+        await self.commit(
+            "led_playlist",
+            (action, items),
+            {"led/items": [ledsign.item_to_json(i) for i in items]},
+        )
+        self.led_items = items
+
+    async def add_led_item(self, item: LedItem) -> LedItem:
+        """Append `item`; ItemExists if its id is taken."""
+        self._check_led_item(item)
+        async with self._lock:
+            if any(i.id == item.id for i in self.led_items):
+                raise ItemExists(f"a playlist item {item.id!r} already exists")
+            if len(self.led_items) >= MAX_LED_ITEMS:
+                raise ValidationError(f"the playlist holds at most {MAX_LED_ITEMS} items", "id")
+            await self._commit_led_items("Add", (*self.led_items, item))
+        return item
+
+    async def update_led_item(self, item: LedItem) -> LedItem:
+        """Replace the item with `item.id` in place; UnknownItem if there is none."""
+        self._check_led_item(item)
+        async with self._lock:
+            self.led_item(item.id)
+            await self._commit_led_items(
+                "Update", tuple(item if i.id == item.id else i for i in self.led_items)
+            )
+        return item
+
+    async def delete_led_item(self, item_id: str) -> None:
+        async with self._lock:
+            self.led_item(item_id)
+            await self._commit_led_items(
+                "Delete", tuple(i for i in self.led_items if i.id != item_id)
+            )
+
+    async def reorder_led_items(self, item_ids: Any) -> tuple[LedItem, ...]:
+        """The playlist in the order of `item_ids`, which must name every item exactly once."""
+        async with self._lock:
+            items = ledsign.reorder(self.led_items, item_ids)
+            await self._commit_led_items("Reorder", items)
+        return items
+
+    async def add_led_image(self, image: LedImage) -> None:
+        """Record an uploaded image whose file is already in place."""
+        async with self._lock:
+            images = {**self.led_images, image.id: image}
+            await self.commit(
+                "led_images",
+                image,
+                {"led/images": {k: ledsign.image_to_json(v) for k, v in images.items()}},
+            )
+            self.led_images = images
+
+    def _set_preview(self, lock: PreviewLock, *, announce: bool = True) -> PreviewLock:
+        self.preview = lock
+        if announce:
+            self.publish("preview", lock if lock.active else None)
+        return lock
+
+    async def start_preview(self, item: LedItem) -> PreviewLock:
+        """Show `item` instead of the playlist; the lock gets a new session id."""
+        self._check_led_item(item)
+        async with self._lock:
+            lock = self.preview.start(ledsign.new_id(), item, trio.current_time())
+            return self._set_preview(lock)
+
+    async def update_preview(self, session_id: Any, item: LedItem) -> PreviewLock:
+        self._check_led_item(item)
+        async with self._lock:
+            return self._set_preview(self.preview.update(session_id, item, trio.current_time()))
+
+    async def ping_preview(self, session_id: Any) -> PreviewLock:
+        """Keep the preview alive; nothing a subscriber sees changes, so nothing is published."""
+        async with self._lock:
+            return self._set_preview(
+                self.preview.ping(session_id, trio.current_time()), announce=False
+            )
+
+    async def exit_preview(self, session_id: Any) -> None:
+        async with self._lock:
+            self._set_preview(self.preview.exit(session_id, trio.current_time()))
+
+    async def expire_preview(self) -> bool:
+        """End a preview whose last ping is too old; True if one ended."""
+        async with self._lock:
+            lock = self.preview.expire(trio.current_time())
+            if lock is self.preview:
+                return False
+            log.info("preview by session %s expired without pings", self.preview.session_id)
+            self._set_preview(lock)
+            return True
 
 
 def _step(p: Playback, delta: int) -> Playback:
