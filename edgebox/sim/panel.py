@@ -183,3 +183,23 @@ class VirtualPanel:
             path, "PNG"
         )
         return path
+
+
+async def run_panel_sim(panel: VirtualPanel, png: Path | None, every: float = 1.0) -> None:
+    """`edgebox panel-sim`: print the port to put in a venue file, then show what arrives."""
+    async with trio.open_nursery() as nursery:
+        path = await nursery.start(panel.run)
+        print(
+            f"virtual {panel.width}x{panel.height} {panel.protocol} panel on {path}\n"
+            f'put  port = "{path}"  in the venue file\'s [[panels]] entry'
+            + (f"\nsnapshot PNG: {png}" if png else ""),
+            flush=True,
+        )
+        shown = -1
+        while True:
+            await trio.sleep(every)
+            if panel.counts.good != shown:
+                shown = panel.counts.good
+                if png is not None:
+                    await trio.to_thread.run_sync(panel.save_png, png)
+                print(f"frames good={panel.counts.good} bad={panel.counts.bad}", flush=True)
