@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -14,6 +14,10 @@ from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
 from edgebox.config import VenueConfig
 from edgebox.hub import Hub
+
+if TYPE_CHECKING:
+    from edgebox.drivers.driver import PanelDriver
+    from edgebox.player import Player
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,8 @@ class Box:
     hub: Hub
     supervisor: Supervisor = attrs.Factory(Supervisor)
     lan_urls: list[str] = attrs.Factory(list)
+    panels: dict[str, PanelDriver] = attrs.Factory(dict)
+    players: dict[str, Player] = attrs.Factory(dict)
 
 
 async def open_box(config: VenueConfig) -> Box:
@@ -114,6 +120,9 @@ async def open_box(config: VenueConfig) -> Box:
 def services(box: Box) -> list[tuple[str, Service]]:
     """Every long-running service of the box except the LAN server, in start order."""
     found: list[tuple[str, Service]] = []
+    from edgebox.player import led_services
+
+    found += led_services(box)
     return found
 
 
