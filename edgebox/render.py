@@ -239,7 +239,6 @@ def draw_border(frame: Image.Image, border: BorderEffect, t: float, seed: int = 
 Pictures = Callable[[str], "Image.Image | None"]
 
 
-@functools.lru_cache(maxsize=16)
 def _scaled(picture: Image.Image, scale: float) -> Image.Image:
     """Enlarged pixel-sharp, shrunk smoothly; RGBA so transparency shows the black behind."""
     picture = picture.convert("RGBA")
@@ -272,6 +271,7 @@ class Renderer:
         self.width = width
         self.height = height
         self.pictures: Pictures = pictures or (lambda _id: None)
+        self._scaled: dict[tuple[str, float], tuple[Image.Image, Image.Image]] = {}
 
     def blank(self) -> Image.Image:
         return Image.new("RGB", (self.width, self.height))
@@ -298,7 +298,13 @@ class Renderer:
         elif isinstance(content, ImageContent):
             picture = self.pictures(content.image_id)
             if picture is not None:
-                shown = _scaled(picture, content.scale)
+                key = (content.image_id, content.scale)
+                cached = self._scaled.get(key)
+                if cached is None or cached[0] is not picture:
+                    if len(self._scaled) > 16:
+                        self._scaled.clear()
+                    cached = self._scaled[key] = (picture, _scaled(picture, content.scale))
+                shown = cached[1]
                 frame.paste(shown, (content.x, content.y), shown)
         draw_border(frame, item.border_effect, t, item_seed(item))
         return frame
