@@ -31,6 +31,10 @@ def _print_urls(box: gateway.Box) -> None:
     print(
         "\nedgebox demo is running. Open:\n"
         f"  {base}/healthz                 liveness\n"
+        f"  {base}/api/playlist/items      LED sign playlist (GET, POST)\n"
+        f"  {base}/api/settings/brightness LED sign brightness (GET, PUT 0-100)\n"
+        f"  {base}/api/preview/status      LED sign preview lock\n"
+        f"  {base}/api/events/playlist     LED sign events (SSE; also /brightness, /editor)\n"
         "Press Ctrl+C to stop.\n",
         flush=True,
     )

@@ -119,7 +119,10 @@ async def open_box(config: VenueConfig) -> Box:
 
 def services(box: Box) -> list[tuple[str, Service]]:
     """Every long-running service of the box except the LAN server, in start order."""
+    from edgebox.local.led import preview_expiry
+
     found: list[tuple[str, Service]] = []
+    found.append(("led-preview-expiry", preview_expiry(box.hub)))
     from edgebox.player import led_services
 
     found += led_services(box)

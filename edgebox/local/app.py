@@ -11,7 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from edgebox import __version__
 from edgebox.errors import ValidationError
+from edgebox.local.events import events_api
 from edgebox.local.http import json_error
+from edgebox.local.led import led_api
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -39,6 +41,9 @@ def create_app(box: Box) -> QuartTrio:
     async def crash(exc: Exception) -> Response:
         log.exception("unhandled error in a LAN request")
         return json_error(500, "Internal server error")
+
+    app.register_blueprint(led_api(box))
+    app.register_blueprint(events_api(box))
 
     @app.get("/healthz")
     async def healthz() -> Response:

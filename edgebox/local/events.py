@@ -1,0 +1,114 @@
+"""Server-Sent Events for LED-sign editors: brightness, the editor (preview) lock, the playlist.
+
+Each stream sends the current state first, then every change, and a keep-alive comment after
+KEEP_ALIVE seconds of silence. The hub subscription lives exactly as long as the response body:
+a client that goes away cancels the body, and its subscription is dropped at once. When the box
+shuts down, cancellation ends every stream without waiting for hypercorn's graceful timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+from quart import Blueprint, Response, current_app
+
+from edgebox import ledsign
+
+if TYPE_CHECKING:
+    from edgebox.gateway import Box
+    from edgebox.hub import Change, Hub
+
+KEEP_ALIVE = 15.0
+KEEP_ALIVE_COMMENT = b": keep-alive\n\n"
+
+
+def sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def event_stream(
+    hub: Hub,
+    topic: str,
+    current: Callable[[], dict[str, Any]],
+    change: Callable[[Change], dict[str, Any]],
+    *,
+    repeat: bool = True,
+) -> AsyncIterator[bytes]:
+    """Current state, then changes of `topic`; with `repeat=False` an unchanged payload is
+    not sent again."""
+    with hub.subscribe({topic}) as sub:
+        last = current()
+        yield sse_event(last)
+        while True:
+            # Never yield inside the cancel scope: the consumer's send would run under it.
+            got: Change | None = None
+            with trio.move_on_after(KEEP_ALIVE):
+                got = await sub.get()
+            if got is None:
+                yield KEEP_ALIVE_COMMENT
+                continue
+            payload = change(got)
+            if repeat or payload != last:
+                last = payload
+                yield sse_event(payload)
+
+
+def _editor(lock: ledsign.PreviewLock | None) -> dict[str, Any]:
+    active = lock is not None and lock.active
+    return {"locked": active, "locked_by": lock.session_id if active and lock else None}
+
+
+def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]:
+    return {"items": [ledsign.item_to_json(i) for i in items], "action": action}
+
+
+def events_api(box: Box) -> Blueprint:
+    bp = Blueprint("events", __name__)
+    hub = box.hub
+
+    def respond(stream: AsyncIterator[bytes]) -> Response:
+        response: Response = current_app.response_class(
+            stream,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        response.timeout = None
+        return response
+
+    @bp.get("/api/events/brightness")
+    async def brightness() -> Response:
+        return respond(
+            event_stream(
+                hub,
+                "brightness",
+                lambda: {"brightness": hub.brightness},
+                lambda c: {"brightness": c.value},
+            )
+        )
+
+    @bp.get("/api/events/editor")
+    async def editor() -> Response:
+        def current() -> dict[str, Any]:
+            lock = hub.preview
+            return _editor(lock if lock.live(trio.current_time()) else None)
+
+        return respond(
+            event_stream(hub, "preview", current, lambda c: _editor(c.value), repeat=False)
+        )
+
+    @bp.get("/api/events/playlist")
+    async def playlist() -> Response:
+        # The first event carries the whole playlist as an "Update": every action does.
+        return respond(
+            event_stream(
+                hub,
+                "led_playlist",
+                lambda: _playlist("Update", hub.led_items),
+                lambda c: _playlist(*c.value),
+            )
+        )
+
+    return bp

@@ -1,0 +1,258 @@
+"""The LED sign controller API (seed 002): playlist, brightness, preview lock and images.
+
+Routes only translate HTTP to hub calls and back; the rules live in `edgebox.ledsign`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+from PIL import Image
+from quart import Blueprint, Response, jsonify, request, send_file
+
+from edgebox import ledsign
+from edgebox.errors import ValidationError
+from edgebox.ledsign import (
+    ItemExists,
+    LedImage,
+    LedSignError,
+    NotInPreview,
+    NotPreviewOwner,
+    PreviewBusy,
+    UnknownItem,
+)
+from edgebox.local.http import json_error, read_json_object
+
+if TYPE_CHECKING:
+    from edgebox.gateway import Box, Service
+    from edgebox.hub import Hub
+
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4096 * 4096
+IMAGE_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "WEBP"}
+
+_REFUSALS: dict[type[LedSignError], tuple[int, str | None]] = {
+    UnknownItem: (404, None),
+    ItemExists: (409, "id"),
+    PreviewBusy: (403, None),
+    NotPreviewOwner: (403, "session_id"),
+    NotInPreview: (404, None),
+}
+
+
+def images_directory(box: Box) -> Path:
+    return box.config.cache.directory / ledsign.IMAGES_DIRECTORY
+
+
+def led_api(box: Box) -> Blueprint:
+    bp = Blueprint("led", __name__)
+    hub = box.hub
+
+    @bp.errorhandler(LedSignError)
+    async def refused(exc: LedSignError) -> Response:
+        status, field = _REFUSALS.get(type(exc), (409, None))
+        return json_error(status, str(exc), field)
+
+    @bp.after_request
+    async def close_after_unread_body(response: Response) -> Response:
+        """Hypercorn's HTTP/1.1 connection stalls when an answer goes out before the request
+        body was read (a refused huge body): close it instead of reusing it."""
+        sends_body = request.content_length or "chunked" in request.headers.get(
+            "Transfer-Encoding", ""
+        )
+        if response.status_code >= 400 and sends_body:
+            response.headers["Connection"] = "close"
+        return response
+
+    # Playlist
+
+    @bp.get("/api/playlist/items")
+    async def list_items() -> Response:
+        return jsonify([ledsign.item_to_json(i) for i in hub.led_items])
+
+    @bp.post("/api/playlist/items")
+    async def create_item() -> tuple[Response, int]:
+        item = ledsign.parse_item(await read_json_object())
+        await hub.add_led_item(item)
+        return jsonify(ledsign.item_to_json(item)), 201
+
+    @bp.get("/api/playlist/items/<item_id>")
+    async def get_item(item_id: str) -> Response:
+        return jsonify(ledsign.item_to_json(hub.led_item(item_id)))
+
+    @bp.put("/api/playlist/items/<item_id>")
+    async def update_item(item_id: str) -> Response:
+        hub.led_item(item_id)
+        body = await read_json_object()
+        if body.get("id", item_id) not in (item_id, None):
+            raise ValidationError(f"must be absent or match the URL ({item_id!r})", "id")
+        item = ledsign.parse_item(body, make_id=lambda: item_id)
+        await hub.update_led_item(item)
+        return jsonify(ledsign.item_to_json(item))
+
+    @bp.delete("/api/playlist/items/<item_id>")
+    async def delete_item(item_id: str) -> tuple[str, int]:
+        await hub.delete_led_item(item_id)
+        return "", 204
+
+    @bp.put("/api/playlist/reorder")
+    async def reorder_items() -> Response:
+        body = await read_json_object()
+        items = await hub.reorder_led_items(body.get("item_ids"))
+        return jsonify([ledsign.item_to_json(i) for i in items])
+
+    # Settings
+
+    @bp.get("/api/settings/brightness")
+    async def get_brightness() -> Response:
+        return jsonify({"brightness": hub.brightness})
+
+    @bp.put("/api/settings/brightness")
+    async def set_brightness() -> Response:
+        body = await read_json_object()
+        if "brightness" not in body:
+            raise ValidationError("is required (0-100)", "brightness")
+        return jsonify({"brightness": await hub.set_brightness(body["brightness"])})
+
+    # Preview
+
+    def preview_json(lock: ledsign.PreviewLock) -> dict[str, Any]:
+        assert lock.item is not None
+        return {"item": ledsign.item_to_json(lock.item), "session_id": lock.session_id}
+
+    @bp.post("/api/preview")
+    async def start_preview() -> Response:
+        item = ledsign.parse_item(await read_json_object())
+        return jsonify(preview_json(await hub.start_preview(item)))
+
+    @bp.put("/api/preview")
+    async def update_preview() -> Response:
+        body = await read_json_object()
+        session_id = _session_id(body)
+        item = ledsign.parse_item(_field(body, "item"), make_id=lambda: "preview")
+        return jsonify(preview_json(await hub.update_preview(session_id, item)))
+
+    @bp.delete("/api/preview")
+    async def exit_preview() -> tuple[str, int]:
+        await hub.exit_preview(_session_id(await read_json_object()))
+        return "", 204
+
+    @bp.post("/api/preview/ping")
+    async def ping_preview() -> tuple[str, int]:
+        await hub.ping_preview(_session_id(await read_json_object()))
+        return "", 204
+
+    @bp.get("/api/preview/status")
+    async def preview_status() -> Response:
+        return jsonify({"active": hub.preview.live(trio.current_time())})
+
+    @bp.post("/api/preview/session")
+    async def preview_session() -> Response:
+        session_id = _session_id(await read_json_object())
+        return jsonify({"is_owner": hub.preview.is_owner(session_id, trio.current_time())})
+
+    # Images
+
+    @bp.post("/api/images")
+    async def upload_image() -> tuple[Response, int]:
+        raw = await _image_bytes()
+        image = await trio.to_thread.run_sync(
+            _store_image, raw, images_directory(box), ledsign.new_id()
+        )
+        await hub.add_led_image(image)
+        return jsonify(ledsign.image_to_json(image)), 201
+
+    @bp.get("/api/images/<image_id>")
+    async def get_image(image_id: str) -> Response:
+        image = hub.led_images.get(image_id)
+        if image is None:
+            return json_error(404, f"no image {image_id!r}")
+        response = await send_file(
+            images_directory(box) / image.file, mimetype=image.media_type, conditional=True
+        )
+        response.timeout = None
+        return response
+
+    return bp
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    if name not in body:
+        raise ValidationError("is required", name)
+    return body[name]
+
+
+def _session_id(body: dict[str, Any]) -> str:
+    value = _field(body, "session_id")
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        raise ValidationError("must be the session id string from POST /api/preview", "session_id")
+    return value
+
+
+async def _image_bytes() -> bytes:
+    """The upload: the first file of a multipart form, or the raw body."""
+    if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES + 65536:
+        raise ValidationError(f"must be at most {MAX_IMAGE_BYTES} bytes", "image")
+    if (request.mimetype or "").startswith("multipart/"):
+        files = await request.files
+        upload = next(iter(files.values()), None)
+        if upload is None:
+            raise ValidationError("the form holds no file", "image")
+        raw = await trio.to_thread.run_sync(upload.read, MAX_IMAGE_BYTES + 1)
+    else:
+        raw = await request.get_data(cache=False)
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise ValidationError(f"must be at most {MAX_IMAGE_BYTES} bytes", "image")
+    if not raw:
+        raise ValidationError("is empty", "image")
+    return raw
+
+
+def _store_image(raw: bytes, directory: Path, image_id: str) -> LedImage:
+    """Decode fully (so a broken file is refused now, not when the sign draws it), then keep
+    it as PNG: one format for the renderer, and nothing of the upload but its pixels."""
+    try:
+        with Image.open(io.BytesIO(raw)) as upload:
+            if upload.format not in IMAGE_FORMATS:
+                raise ValidationError(f"must be one of {', '.join(sorted(IMAGE_FORMATS))}", "image")
+            width, height = upload.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValidationError(f"must be at most {MAX_IMAGE_PIXELS} pixels", "image")
+            pixels = upload.convert("RGBA")
+    except ValidationError:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for hostile or broken files
+        raise ValidationError(f"is not a readable image ({type(exc).__name__})", "image") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{image_id}.png"
+    partial = directory / f".{name}.part"
+    with open(partial, "wb") as out:
+        pixels.save(out, format="PNG")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, directory / name)
+    size = (directory / name).stat().st_size
+    return LedImage(image_id, name, "image/png", width, height, size)
+
+
+def preview_expiry(hub: Hub) -> Service:
+    """Ends a preview PREVIEW_TIMEOUT after its last ping, so the sign returns to the playlist."""
+
+    async def run(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with hub.subscribe({"preview"}) as changes:
+            task_status.started()
+            while True:
+                deadline = hub.preview.deadline
+                if deadline is None:
+                    await changes.get()
+                    continue
+                with trio.move_on_at(deadline) as waiting:
+                    await changes.get()
+                if waiting.cancelled_caught:
+                    await hub.expire_preview()
+
+    return run
