@@ -80,6 +80,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(cfg, as_json=args.json)
 
 
+def cmd_panel_sim(args: argparse.Namespace) -> int:
+    from edgebox.sim.panel import VirtualPanel, run_panel_sim
+
+    panel = VirtualPanel(
+        args.width,
+        args.height,
+        args.protocol,
+        path=args.path,
+        wiring=args.wiring,
+        color_order=args.color_order,
+    )
+    trio.run(run_panel_sim, panel, args.png)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgebox", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edgebox {__version__}")
@@ -104,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data", type=Path, default=None, help="state directory (default: a temp dir)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("panel-sim", help="a virtual LED panel on a pty, for a venue file's port")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--height", type=int, default=32)
+    p.add_argument("--protocol", choices=("adalight", "tpm2"), default="adalight")
+    p.add_argument("--wiring", choices=("progressive", "serpentine"), default="progressive")
+    p.add_argument("--color-order", default="RGB")
+    p.add_argument("--path", type=Path, default=None, help="a stable symlink to the pty")
+    p.add_argument("--png", type=Path, default=None, help="save what the panel shows here")
+    p.set_defaults(func=cmd_panel_sim)
     return parser
 
 

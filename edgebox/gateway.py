@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -17,6 +17,10 @@ from edgebox.config import VenueConfig
 from edgebox.hub import Hub
 from edgebox.metrics import Metrics
 from edgebox.status import ReadyCheck, StatusSource
+
+if TYPE_CHECKING:
+    from edgebox.drivers.driver import PanelDriver
+    from edgebox.player import Player
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ class Box:
     status_sources: dict[str, StatusSource] = attrs.Factory(dict)
     ready_checks: dict[str, ReadyCheck] = attrs.Factory(dict)
     started_at: float = attrs.Factory(time.monotonic)
+    panels: dict[str, PanelDriver] = attrs.Factory(dict)
+    players: dict[str, Player] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch_restarts(
@@ -129,6 +135,9 @@ def services(box: Box) -> list[tuple[str, Service]]:
 
     found: list[tuple[str, Service]] = []
     found.append(("led-preview-expiry", preview_expiry(box.hub)))
+    from edgebox.player import led_services
+
+    found += led_services(box)
     return found
 
 

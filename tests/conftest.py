@@ -68,3 +68,6 @@ async def box(
     await nursery.start(gateway.run, b)
     yield b
     nursery.cancel_scope.cancel()
+
+
+pytest_plugins = ["tests.fakes.panel"]

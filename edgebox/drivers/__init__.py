@@ -1,0 +1,1 @@
+"""Serial LED panels: pure frame encoders, the panel model, the serial link."""
