@@ -118,8 +118,23 @@ class Box:
     players: dict[str, Player] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
-        self.metrics.watch_restarts(
-            lambda: {name: s.restarts for name, s in self.supervisor.states.items()}
+        self.metrics.watch(
+            "edgebox_service_restarts",
+            "Restarts of a supervised service after a failure",
+            "service",
+            lambda: {name: s.restarts for name, s in self.supervisor.states.items()},
+        )
+        self.metrics.watch(
+            "edgebox_panel_frames_sent",
+            "Frames written to a panel",
+            "panel",
+            lambda: {name: d.stats.frames_sent for name, d in self.panels.items()},
+        )
+        self.metrics.watch(
+            "edgebox_panel_frames_dropped",
+            "Frames dropped because the serial link was busy or down",
+            "panel",
+            lambda: {name: d.stats.frames_dropped for name, d in self.panels.items()},
         )
 
 

@@ -14,20 +14,19 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 
-class RestartCollector(Collector):
-    """Service restarts read from the supervisor at scrape time, so there is one source of truth."""
+class ReadCounter(Collector):
+    """A labelled counter read at scrape time from the part that counts (the supervisor, a
+    panel's link), so there is one source of truth and nothing to keep in step."""
 
-    def __init__(self, restarts: Callable[[], dict[str, int]]) -> None:
-        self._restarts = restarts
+    def __init__(
+        self, name: str, documentation: str, label: str, read: Callable[[], dict[str, int]]
+    ) -> None:
+        self._name, self._documentation, self._label, self._read = name, documentation, label, read
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "edgebox_service_restarts",
-            "Restarts of a supervised service after a failure",
-            labels=["service"],
-        )
-        for service, count in sorted(self._restarts().items()):
-            family.add_metric([service], count)
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for key, count in sorted(self._read().items()):
+            family.add_metric([key], count)
         yield family
 
 
@@ -40,8 +39,6 @@ class Metrics:
     download_failures: Counter
     ws_reconnects: Counter
     outbox_length: Gauge
-    frames_sent: Counter
-    frames_dropped: Counter
     cache_bytes: Gauge
 
     @classmethod
@@ -76,20 +73,13 @@ class Metrics:
             outbox_length=Gauge(
                 "edgebox_outbox_length", "Status messages waiting for the cloud", registry=r
             ),
-            frames_sent=Counter(
-                "edgebox_panel_frames_sent", "Frames written to a panel", ["panel"], registry=r
-            ),
-            frames_dropped=Counter(
-                "edgebox_panel_frames_dropped",
-                "Frames dropped because the serial link was busy or down",
-                ["panel"],
-                registry=r,
-            ),
             cache_bytes=Gauge("edgebox_cache_bytes", "Bytes of media in the cache", registry=r),
         )
 
-    def watch_restarts(self, restarts: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(RestartCollector(restarts))
+    def watch(
+        self, name: str, documentation: str, label: str, read: Callable[[], dict[str, int]]
+    ) -> None:
+        self.registry.register(ReadCounter(name, documentation, label, read))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -222,4 +222,27 @@ def led_services(box: Box) -> list[tuple[str, Service]]:
             # of such a canvas are opened but stay dark.
             log.info("canvas %s: source %s is not played yet", canvas.name, canvas.source)
     found += [(f"panel:{name}", driver.run) for name, driver in drivers.items()]
+    box.status_sources["panels"] = lambda: panel_rows(box)
     return found
+
+
+def panel_rows(box: Box) -> list[dict[str, object]]:
+    """One row per panel for the status page: its link, and what its canvas shows."""
+    rows: list[dict[str, object]] = []
+    for cfg in box.config.panels:
+        stats = box.panels[cfg.name].stats
+        player = box.players.get(cfg.canvas)
+        rows.append(
+            {
+                "panel": cfg.name,
+                "canvas": cfg.canvas,
+                "port": cfg.port,
+                "connected": stats.connected,
+                "fps": round(stats.fps, 1),
+                "frames_sent": stats.frames_sent,
+                "frames_dropped": stats.frames_dropped,
+                "showing": player.stats.showing if player else None,
+                "last_error": stats.last_error,
+            }
+        )
+    return rows

@@ -4,6 +4,8 @@ import re
 
 import attrs
 import httpx
+import jsonschema
+import pytest
 from openapi_spec_validator import validate
 
 from edgebox.gateway import Box
@@ -49,3 +51,34 @@ def test_schemas_follow_the_attrs_models() -> None:
     playback = builder.components["Playback"]["properties"]
     assert playback["media_ids"] == {"type": "array", "items": {"type": "integer"}}
     assert {f.name for f in attrs.fields(Playback)} == set(playback)
+
+
+async def test_led_items_the_api_writes_match_the_documented_schema(box: Box) -> None:
+    bodies = [
+        {
+            "duration": 5,
+            "border_effect": {"Pulse": {"colors": [[255, 0, 0]]}},
+            "content": {
+                "content_type": "Text",
+                "data": {
+                    "text": "Welcome",
+                    "scroll": True,
+                    "text_segments": [
+                        {"start": 0, "end": 3, "color": [0, 255, 0], "formatting": {"bold": True}}
+                    ],
+                },
+            },
+        },
+        {"repeat_count": 0, "border_effect": "Rainbow", "content": {"type": "Clock", "data": {}}},
+    ]
+    async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client:
+        spec = (await client.get("/openapi.json")).json()
+        for body in bodies:
+            assert (await client.post("/api/playlist/items", json=body)).status_code == 201
+        items = (await client.get("/api/playlist/items")).json()
+    schema = spec["paths"]["/api/playlist/items"]["get"]["responses"]["200"]["content"]
+    jsonschema.validate(items, schema["application/json"]["schema"])
+    assert len(items) == 2
+    broken = [dict(items[0], duration=-1)]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema["application/json"]["schema"])

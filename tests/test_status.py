@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,7 +12,9 @@ import trio
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from edgebox import ledsign
 from edgebox.gateway import Box
+from edgebox.render import Renderer
 from edgebox.statuscli import format_status
 from tests.conftest import ADMIN_TOKEN
 
@@ -96,28 +99,32 @@ async def _events(client: httpx.AsyncClient, want: int) -> list[tuple[str, Any]]
     return found
 
 
-async def test_status_feed_streams_status_and_live_frames(box: Box) -> None:
-    frame = Image.new("RGB", (8, 4), (255, 0, 0))
-    frame.putpixel((3, 2), (0, 0, 255))
+async def _frames(client: httpx.AsyncClient) -> AsyncIterator[tuple[str, Image.Image]]:
+    async with client.stream("GET", "/api/status/events", headers=AUTH) as r:
+        event = None
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "frame":
+                data = json.loads(line[6:])
+                yield data["canvas"], Image.open(io.BytesIO(base64.b64decode(data["png"])))
 
-    async def publish_frames() -> None:
-        while True:
-            box.hub.publish("frame", ("main", frame))
-            await trio.sleep(0.05)
 
-    async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client, trio.open_nursery() as n:
-        n.start_soon(publish_frames)
+async def test_status_feed_streams_status_and_the_players_frames(box: Box) -> None:
+    body = {
+        "duration": 60,
+        "content": {"content_type": "Text", "data": {"text": "HI", "color": [255, 0, 0]}},
+    }
+    want = Renderer(64, 32).render(ledsign.parse_item(body), 0.0)
+    async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client:
         with trio.fail_after(10):
-            events = await _events(client, 3)
-        n.cancel_scope.cancel()
-    kinds = [k for k, _ in events]
-    assert kinds[0] == "status"
-    frames = [d for k, d in events if k == "frame"]
-    assert frames, kinds
-    shown = Image.open(io.BytesIO(base64.b64decode(frames[0]["png"])))
-    assert shown.size == (8, 4)
-    assert shown.getpixel((3, 2)) == (0, 0, 255)
-    assert shown.getpixel((0, 0)) == (255, 0, 0)
+            kinds = [k for k, _ in await _events(client, 2)]
+            assert kinds[0] == "status" and "frame" in kinds
+            assert (await client.post("/api/playlist/items", json=body)).status_code == 201
+            async for canvas, shown in _frames(client):
+                assert canvas == "main" and shown.size == (64, 32)
+                if shown.tobytes() == want.tobytes():
+                    break
 
 
 @pytest.mark.parametrize("path", ["/api/status", "/api/status/events"])

@@ -16,6 +16,7 @@ import trio
 from quart import Blueprint, Response, current_app
 
 from edgebox import ledsign
+from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -79,6 +80,10 @@ def events_api(box: Box) -> Blueprint:
         return response
 
     @bp.get("/api/events/brightness")
+    @documented(
+        "Brightness changes (SSE; a keep-alive comment every 15 s)",
+        content_type="text/event-stream",
+    )
     async def brightness() -> Response:
         return respond(
             event_stream(
@@ -90,6 +95,9 @@ def events_api(box: Box) -> Blueprint:
         )
 
     @bp.get("/api/events/editor")
+    @documented(
+        "Preview lock changes: `locked`, `locked_by` (SSE)", content_type="text/event-stream"
+    )
     async def editor() -> Response:
         def current() -> dict[str, Any]:
             lock = hub.preview
@@ -100,6 +108,7 @@ def events_api(box: Box) -> Blueprint:
         )
 
     @bp.get("/api/events/playlist")
+    @documented("Playlist changes: `items`, `action` (SSE)", content_type="text/event-stream")
     async def playlist() -> Response:
         # The first event carries the whole playlist as an "Update": every action does.
         return respond(

@@ -25,7 +25,9 @@ from edgebox.ledsign import (
     PreviewBusy,
     UnknownItem,
 )
+from edgebox.local import ledschema as S
 from edgebox.local.http import json_error, read_json_object
+from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box, Service
@@ -71,20 +73,30 @@ def led_api(box: Box) -> Blueprint:
     # Playlist
 
     @bp.get("/api/playlist/items")
+    @documented("The LED playlist, in play order", response=S.ITEMS)
     async def list_items() -> Response:
         return jsonify([ledsign.item_to_json(i) for i in hub.led_items])
 
     @bp.post("/api/playlist/items")
+    @documented(
+        "Add an item (an id is generated when absent)",
+        body=S.ITEM,
+        response=S.ITEM,
+        status=201,
+        errors=(409,),
+    )
     async def create_item() -> tuple[Response, int]:
         item = ledsign.parse_item(await read_json_object())
         await hub.add_led_item(item)
         return jsonify(ledsign.item_to_json(item)), 201
 
     @bp.get("/api/playlist/items/<item_id>")
+    @documented("One playlist item", response=S.ITEM, errors=(404,))
     async def get_item(item_id: str) -> Response:
         return jsonify(ledsign.item_to_json(hub.led_item(item_id)))
 
     @bp.put("/api/playlist/items/<item_id>")
+    @documented("Replace an item", body=S.ITEM, response=S.ITEM, errors=(404,))
     async def update_item(item_id: str) -> Response:
         hub.led_item(item_id)
         body = await read_json_object()
@@ -95,11 +107,15 @@ def led_api(box: Box) -> Blueprint:
         return jsonify(ledsign.item_to_json(item))
 
     @bp.delete("/api/playlist/items/<item_id>")
+    @documented("Delete an item", status=204, errors=(404,))
     async def delete_item(item_id: str) -> tuple[str, int]:
         await hub.delete_led_item(item_id)
         return "", 204
 
     @bp.put("/api/playlist/reorder")
+    @documented(
+        "Reorder: `item_ids` must name every current item once", body=S.REORDER, response=S.ITEMS
+    )
     async def reorder_items() -> Response:
         body = await read_json_object()
         items = await hub.reorder_led_items(body.get("item_ids"))
@@ -108,10 +124,12 @@ def led_api(box: Box) -> Blueprint:
     # Settings
 
     @bp.get("/api/settings/brightness")
+    @documented("The box's brightness, shared with the cloud", response=S.BRIGHTNESS)
     async def get_brightness() -> Response:
         return jsonify({"brightness": hub.brightness})
 
     @bp.put("/api/settings/brightness")
+    @documented("Set the brightness (0-100)", body=S.BRIGHTNESS, response=S.BRIGHTNESS)
     async def set_brightness() -> Response:
         body = await read_json_object()
         if "brightness" not in body:
@@ -125,11 +143,23 @@ def led_api(box: Box) -> Blueprint:
         return {"item": ledsign.item_to_json(lock.item), "session_id": lock.session_id}
 
     @bp.post("/api/preview")
+    @documented(
+        "Enter preview mode with an item; 403 while another session holds it",
+        body=S.ITEM,
+        response=S.PREVIEW,
+        errors=(403,),
+    )
     async def start_preview() -> Response:
         item = ledsign.parse_item(await read_json_object())
         return jsonify(preview_json(await hub.start_preview(item)))
 
     @bp.put("/api/preview")
+    @documented(
+        "Change the previewed item (owner only)",
+        body=S.PREVIEW,
+        response=S.PREVIEW,
+        errors=(403, 404),
+    )
     async def update_preview() -> Response:
         body = await read_json_object()
         session_id = _session_id(body)
@@ -137,20 +167,29 @@ def led_api(box: Box) -> Blueprint:
         return jsonify(preview_json(await hub.update_preview(session_id, item)))
 
     @bp.delete("/api/preview")
+    @documented("Leave preview mode (owner only)", body=S.SESSION, status=204, errors=(403, 404))
     async def exit_preview() -> tuple[str, int]:
         await hub.exit_preview(_session_id(await read_json_object()))
         return "", 204
 
     @bp.post("/api/preview/ping")
+    @documented(
+        "Keep the preview alive; it expires 5 s after the last ping",
+        body=S.SESSION,
+        status=204,
+        errors=(403, 404),
+    )
     async def ping_preview() -> tuple[str, int]:
         await hub.ping_preview(_session_id(await read_json_object()))
         return "", 204
 
     @bp.get("/api/preview/status")
+    @documented("Whether the sign is in preview mode", response=S.PREVIEW_STATUS)
     async def preview_status() -> Response:
         return jsonify({"active": hub.preview.live(trio.current_time())})
 
     @bp.post("/api/preview/session")
+    @documented("Whether a session owns the preview", body=S.SESSION, response=S.OWNER)
     async def preview_session() -> Response:
         session_id = _session_id(await read_json_object())
         return jsonify({"is_owner": hub.preview.is_owner(session_id, trio.current_time())})
@@ -158,6 +197,12 @@ def led_api(box: Box) -> Blueprint:
     # Images
 
     @bp.post("/api/images")
+    @documented(
+        "Upload an image (multipart form or raw body; PNG, JPEG, GIF, BMP, WebP)",
+        response=S.IMAGE_RECORD,
+        status=201,
+        content_type="application/json",
+    )
     async def upload_image() -> tuple[Response, int]:
         raw = await _image_bytes()
         image = await trio.to_thread.run_sync(
@@ -167,6 +212,7 @@ def led_api(box: Box) -> Blueprint:
         return jsonify(ledsign.image_to_json(image)), 201
 
     @bp.get("/api/images/<image_id>")
+    @documented("An uploaded image", content_type="application/octet-stream", errors=(404,))
     async def get_image(image_id: str) -> Response:
         image = hub.led_images.get(image_id)
         if image is None:
