@@ -5,10 +5,30 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from edgebox import config, gateway
+import trio
+
+from edgebox import config, gateway, ledsign
+from edgebox.sim.panel import VirtualPanel
+
+ADMIN_TOKEN = "demo-admin-token"
+WELCOME = {
+    "id": "welcome",
+    "repeat_count": 0,
+    "border_effect": {"Rainbow": None},
+    "content": {
+        "content_type": "Text",
+        "data": {
+            "text": "Welcome to edgebox",
+            "scroll": True,
+            "speed": 30,
+            "color": [255, 200, 0],
+            "text_segments": [{"start": 11, "end": 18, "color": [0, 200, 255]}],
+        },
+    },
+}
 
 
-def demo_config(data: Path, host: str, port: int) -> config.VenueConfig:
+def demo_config(data: Path, host: str, port: int, panel_port: str) -> config.VenueConfig:
     return config.parse(
         {
             "venue": "demo",
@@ -21,7 +41,9 @@ def demo_config(data: Path, host: str, port: int) -> config.VenueConfig:
             },
             "device": {"sn_number": "EDGEBOX-DEMO-0001"},
             "cache": {"directory": str(data)},
-            "lan": {"host": host, "port": port, "admin_token": "demo-admin-token"},
+            "lan": {"host": host, "port": port, "admin_token": ADMIN_TOKEN},
+            "canvases": [{"name": "main", "width": 64, "height": 32, "source": "led"}],
+            "panels": [{"name": "demo-panel", "port": panel_port, "baudrate": 2_000_000}],
         }
     )
 
@@ -30,11 +52,14 @@ def _print_urls(box: gateway.Box) -> None:
     base = box.lan_urls[0]
     print(
         "\nedgebox demo is running. Open:\n"
-        f"  {base}/healthz                 liveness\n"
+        f"  {base}/                        status page (admin token: {ADMIN_TOKEN})\n"
+        f"  {base}/docs                    API docs (OpenAPI at /openapi.json)\n"
         f"  {base}/api/playlist/items      LED sign playlist (GET, POST)\n"
         f"  {base}/api/settings/brightness LED sign brightness (GET, PUT 0-100)\n"
         f"  {base}/api/preview/status      LED sign preview lock\n"
         f"  {base}/api/events/playlist     LED sign events (SSE; also /brightness, /editor)\n"
+        f"  {base}/metrics                 Prometheus metrics; /healthz, /readyz\n"
+        f"The virtual LED panel listens on {box.config.panels[0].port}.\n"
         "Press Ctrl+C to stop.\n",
         flush=True,
     )
@@ -42,6 +67,13 @@ def _print_urls(box: gateway.Box) -> None:
 
 async def run_demo(host: str, port: int, data: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="edgebox-demo-") as tmp:
-        cfg = demo_config(data or Path(tmp), host, port)
-        box = await gateway.open_box(cfg)
-        await gateway.run_until_signal(box, _print_urls)
+        async with trio.open_nursery() as nursery:
+            panel = VirtualPanel(64, 32, path=Path(tmp) / "ttyDEMO")
+            await nursery.start(panel.run)
+            cfg = demo_config(data or Path(tmp) / "data", host, port, str(panel.path))
+            box = await gateway.open_box(cfg)
+            if not box.hub.led_items:
+                await box.hub.add_led_item(ledsign.parse_item(WELCOME))
+            await gateway.run_until_signal(box, _print_urls)
+            nursery.cancel_scope.cancel()
+            panel.close()
