@@ -12,6 +12,7 @@ import attrs
 import trio
 
 from edgebox.backoff import Backoff
+from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
 from edgebox.config import VenueConfig
 from edgebox.hub import Hub
@@ -116,6 +117,7 @@ class Box:
     started_at: float = attrs.Factory(time.monotonic)
     panels: dict[str, PanelDriver] = attrs.Factory(dict)
     players: dict[str, Player] = attrs.Factory(dict)
+    iptv: Catalog = attrs.Factory(lambda self: Catalog(self.store), takes_self=True)
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch(
@@ -141,7 +143,7 @@ class Box:
 async def open_box(config: VenueConfig) -> Box:
     store = await Store.open(config.cache.directory / "state")
     hub = await Hub.load(store)
-    return Box(config=config, store=store, hub=hub)
+    return Box(config=config, store=store, hub=hub, iptv=await Catalog.load(store))
 
 
 def services(box: Box) -> list[tuple[str, Service]]:

@@ -12,7 +12,9 @@ from werkzeug.exceptions import HTTPException
 from edgebox.errors import ValidationError
 from edgebox.local import status
 from edgebox.local.events import events_api
+from edgebox.local.admin import iptv_admin_api
 from edgebox.local.http import json_error
+from edgebox.local.iptv import client_api
 from edgebox.local.led import led_api
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ def create_app(box: Box) -> QuartTrio:
 
     app.register_blueprint(led_api(box))
     app.register_blueprint(events_api(box))
+    app.register_blueprint(client_api(box))
+    app.register_blueprint(iptv_admin_api(box))
+    box.status_sources["iptv"] = box.iptv.summary
 
     app.register_blueprint(status.blueprint(box))
     return app
