@@ -11,8 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from edgebox.errors import ValidationError
 from edgebox.local import status
-from edgebox.local.events import events_api
 from edgebox.local.admin import iptv_admin_api
+from edgebox.local.events import events_api
 from edgebox.local.http import json_error
 from edgebox.local.iptv import client_api
 from edgebox.local.led import led_api
