@@ -16,11 +16,14 @@ from edgebox.errors import ConfigError
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from edgebox.systemd import JournalFormatter, journal_stream
+
+    handler = logging.StreamHandler(sys.stderr)
+    if journal_stream(os.environ, sys.stderr):
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore", "trio-websocket", "hypercorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -53,7 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.umask(0o077)
 
     async def main() -> None:
+        from edgebox.systemd import Notifier
+
         box = await gateway.open_box(cfg)
+        box.notifier = Notifier.from_environ(os.environ)
 
         def ready(box: gateway.Box) -> None:
             logging.getLogger("edgebox").info("serving on %s", ", ".join(box.lan_urls))
@@ -95,6 +101,13 @@ def cmd_panel_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cloud_sim(args: argparse.Namespace) -> int:
+    from edgebox.sim.cloud import run_cloud_sim
+
+    trio.run(run_cloud_sim, args.host, args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgebox", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edgebox {__version__}")
@@ -129,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", type=Path, default=None, help="a stable symlink to the pty")
     p.add_argument("--png", type=Path, default=None, help="save what the panel shows here")
     p.set_defaults(func=cmd_panel_sim)
+
+    p = sub.add_parser("cloud-sim", help="a simulated cloud with a demo playlist, on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_cloud_sim)
     return parser
 
 
