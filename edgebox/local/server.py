@@ -28,6 +28,7 @@ def serve_lan(box: Box) -> Service:
         cfg.errorlog = logging.getLogger("edgebox.lan.server")
         cfg.graceful_timeout = 1.0
         cfg.keep_alive_timeout = 30.0
+        cfg.backlog = 1024  # a venue's TVs reconnect all at once after a power cut
         await serve(app, cfg, task_status=task_status)  # type: ignore[arg-type]
 
     return run
