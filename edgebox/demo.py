@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,31 @@ WELCOME = {
         },
     },
 }
+
+
+DEMO_DUID = "DEMO-TV-1"
+SAMPLE_PLAYLIST = """#EXTM3U
+#EXTINF:-1 tvg-logo="http://127.0.0.1/logos/news.png" group-title="News",Venue News
+http://127.0.0.1/streams/news.m3u8
+#EXTINF:-1 group-title="Local",Lobby Camera
+http://127.0.0.1/streams/lobby.m3u8
+"""
+
+
+async def seed_iptv(box: gateway.Box) -> None:
+    """A small IPTV catalog so `check-device` answers something at once."""
+    catalog = box.iptv
+    await catalog.import_m3u(SAMPLE_PLAYLIST, "FTA")
+    await catalog.add_channel(
+        {"name": "Movies", "url": "http://127.0.0.1/streams/movies.m3u8", "type": "Premium"}
+    )
+    await catalog.add_news({"title": "Welcome", "body": "The box serves IPTV with no internet."})
+    await catalog.register(
+        "Demo TV", DEMO_DUID, allowed_types=("FTA", "Local", "Premium"), disabled=False
+    )
+    await catalog.register(
+        "Expired TV", "DEMO-TV-2", expiry_date=dt.date(2020, 1, 1), disabled=False
+    )
 
 
 def demo_config(data: Path, host: str, port: int, panel_port: str) -> config.VenueConfig:
@@ -58,6 +84,7 @@ def _print_urls(box: gateway.Box) -> None:
         f"  {base}/api/settings/brightness LED sign brightness (GET, PUT 0-100)\n"
         f"  {base}/api/preview/status      LED sign preview lock\n"
         f"  {base}/api/events/playlist     LED sign events (SSE; also /brightness, /editor)\n"
+        f'  {base}/api/client/check-device IPTV: POST {{"duid": "{DEMO_DUID}"}}\n'
         f"  {base}/metrics                 Prometheus metrics; /healthz, /readyz\n"
         f"The virtual LED panel listens on {box.config.panels[0].port}.\n"
         "Press Ctrl+C to stop.\n",
@@ -74,6 +101,8 @@ async def run_demo(host: str, port: int, data: Path | None) -> None:
             box = await gateway.open_box(cfg)
             if not box.hub.led_items:
                 await box.hub.add_led_item(ledsign.parse_item(WELCOME))
+            if not box.iptv.devices:
+                await seed_iptv(box)
             await gateway.run_until_signal(box, _print_urls)
             nursery.cancel_scope.cancel()
             panel.close()

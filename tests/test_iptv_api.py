@@ -321,3 +321,14 @@ def test_device_status_follows_expiry_day_by_day() -> None:
     )
     assert device.status(dt.datetime(2026, 5, 1, 23, 59, tzinfo=dt.UTC)) == "active"
     assert device.status(dt.datetime(2026, 5, 2, 0, 0, tzinfo=dt.UTC)) == "expired"
+
+
+async def test_demo_catalog_answers_check_device_at_once(
+    box: gateway.Box, client: httpx.AsyncClient
+) -> None:
+    from edgebox.demo import DEMO_DUID, seed_iptv
+
+    await seed_iptv(box)
+    answer = (await client.post("/api/client/check-device", json={"duid": DEMO_DUID})).json()
+    assert answer["status"] == "active" and len(answer["channels"]) == 3
+    assert box.iptv.summary()["devices_expired"] == 1
