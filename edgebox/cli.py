@@ -86,6 +86,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(cfg, as_json=args.json)
 
 
+def cmd_iptv(args: argparse.Namespace) -> int:
+    from edgebox import iptvcli
+
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return 1
+    return iptvcli.run(cfg, args)
+
+
 def cmd_panel_sim(args: argparse.Namespace) -> int:
     from edgebox.sim.panel import VirtualPanel, run_panel_sim
 
@@ -147,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_cloud_sim)
+
+    p = sub.add_parser("iptv", help="the IPTV catalog: import an M3U playlist, list devices")
+    p.add_argument("--config", type=Path, required=True, help="the venue file (TOML)")
+    p.set_defaults(func=cmd_iptv)
+    iptv_sub = p.add_subparsers(dest="iptv_command", required=True)
+    q = iptv_sub.add_parser("import", help="add or update channels from an M3U/M3U8 file")
+    q.add_argument("file", type=Path)
+    q.add_argument("--type", choices=("FTA", "Local", "Premium"), required=True)
+    q = iptv_sub.add_parser("devices", help="list the venue's TVs")
+    q.add_argument("--status", choices=("active", "expired", "disabled"), default=None)
     return parser
 
 
