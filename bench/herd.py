@@ -1,5 +1,6 @@
 """A venue after a power cut: N TVs, each from its own loopback address, call check-device
-within one second, then poll channels. Prints answered, errors, 429s, latency, rate, RSS.
+within one second, then poll channels. Prints answered, errors, 429s, latency, rate and the
+RSS of the box, which runs as `edgebox run` in its own process.
 
     .venv/bin/python bench/herd.py [--tvs 500] [--polls 2] [--interval 30]
 """
@@ -9,27 +10,25 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 import trio
 
-from edgebox import config, gateway
+from edgebox.cache.catalog import Catalog
+from edgebox.cache.store import Store
 
 PLAYLIST = "#EXTM3U\n" + "".join(
     f'#EXTINF:-1 tvg-logo="http://logo.example/{i}.png" group-title="G{i % 5}",Channel {i}\n'
     f"http://stream.example/{i}.m3u8\n"
     for i in range(60)
 )
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Tally:
@@ -84,55 +83,88 @@ async def tv(
                 await trio.sleep(interval + random.uniform(-1, 1) * min(1.0, interval / 10))
 
 
+VENUE = """venue = "herd"
+[cloud]
+base_url = "http://127.0.0.1:9/api/v1"
+ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
+username = "box"
+password = "x"
+enabled = false
+[device]
+sn_number = "HERD"
+[cache]
+directory = "{data}"
+[lan]
+host = "127.0.0.1"
+port = {port}
+admin_token = "t"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_of(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def seed(data: Path, tvs: int) -> list[str]:
+    store = await Store.open(data / "state")
+    catalog = await Catalog.load(store)
+    await catalog.import_m3u(PLAYLIST, "FTA")
+    duids = []
+    for i in range(tvs):
+        device = await catalog.register(f"Room {i}", f"TV{i:04d}", disabled=False)
+        duids.append(device.duid)
+    store.close_sync()
+    return duids
+
+
 async def main(tvs: int, polls: int, interval: float) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * tvs + 256)), hard))
     with tempfile.TemporaryDirectory(prefix="edgebox-herd-") as tmp:
-        cfg = config.parse(
-            {
-                "venue": "herd",
-                "cloud": {
-                    "base_url": "http://127.0.0.1:9/api/v1",
-                    "ws_url": "ws://127.0.0.1:9/ws/cloud/tb_device/",
-                    "username": "box",
-                    "password": "x",
-                    "enabled": False,
-                },
-                "device": {"sn_number": "HERD"},
-                "cache": {"directory": tmp},
-                "lan": {"host": "127.0.0.1", "port": 0, "admin_token": "t"},
-            }
-        )
-        box = await gateway.open_box(cfg)
-        await box.iptv.import_m3u(PLAYLIST, "FTA")
-        duids = []
-        for i in range(tvs):
-            device = await box.iptv.register(f"Room {i}", f"TV{i:04d}", disabled=False)
-            duids.append(device.duid)
+        data, port = Path(tmp) / "data", free_port()
+        venue = Path(tmp) / "venue.toml"
+        venue.write_text(VENUE.format(data=data, port=port))
+        duids = await seed(data, tvs)
+        base = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "edgebox", "run", "--config", str(venue)]
         async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, box)
-            base = box.lan_urls[0]
+            box = await nursery.start(partial(trio.run_process, command, stderr=subprocess.DEVNULL))
+            with trio.fail_after(30):
+                async with httpx.AsyncClient(base_url=base) as probe:
+                    while True:
+                        try:
+                            if (await probe.get("/healthz")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            await trio.sleep(0.1)
             tallies = [Tally() for _ in range(polls + 1)]
             clients = [tv_client(i, base) for i in range(tvs)]
-            rss_before = rss_mib()
+            rss_before = rss_of(box.pid)
             began = time.perf_counter()
             with trio.fail_after(60 + polls * (interval + 30)):
                 async with trio.open_nursery() as herd:
                     for client, duid in zip(clients, duids, strict=True):
                         herd.start_soon(tv, client, duid, polls, interval, tallies)
             elapsed = time.perf_counter() - began
-            print(f"{tvs} TVs, {polls} channel polls every {interval:g} s, box in-process")
+            print(f"{tvs} TVs, {polls} channel polls every {interval:g} s, box in its own process")
             print(tallies[0].line("check-device", 1.0 + max(tallies[0].latencies, default=0)))
             for n, tally in enumerate(tallies[1:], start=1):
                 print(tally.line(f"channels #{n}", 1.0 + max(tally.latencies, default=0)))
             total = sum(len(t.latencies) for t in tallies)
             print(
                 f"total {total} answered in {elapsed:.1f} s;"
-                f" RSS {rss_before:.0f} MiB before the herd, {rss_mib():.0f} MiB after"
-                " (box and clients share the process)"
+                f" box RSS {rss_before:.0f} MiB idle, {rss_of(box.pid):.0f} MiB after the herd"
             )
-            nursery.cancel_scope.cancel()
-        box.store.close_sync()
+            box.terminate()
 
 
 if __name__ == "__main__":
