@@ -332,3 +332,23 @@ async def test_demo_catalog_answers_check_device_at_once(
     answer = (await client.post("/api/client/check-device", json={"duid": DEMO_DUID})).json()
     assert answer["status"] == "active" and len(answer["channels"]) == 3
     assert box.iptv.summary()["devices_expired"] == 1
+
+
+async def test_a_crash_mid_import_leaves_the_old_catalog(
+    box: gateway.Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await box.iptv.import_m3u(PLAYLIST, "FTA")
+    before = await box.store.get("iptv/channels")
+    real_set = box.store.set_sync
+
+    def set_then_crash(key: str, value: object) -> None:
+        real_set(key, value)
+        if key == "iptv/ids":
+            raise OSError("power cut")
+
+    monkeypatch.setattr(box.store, "set_sync", set_then_crash)
+    with pytest.raises(OSError):
+        await box.iptv.import_m3u(PLAYLIST.replace("News One", "News Three"), "Local")
+    monkeypatch.undo()
+    assert await box.store.get("iptv/channels") == before
+    assert [c.name for c in box.iptv.channels] == ["News One", "Sport Two"]
