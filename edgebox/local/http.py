@@ -9,6 +9,7 @@ from typing import Any
 from quart import Response, jsonify, request
 
 from edgebox.errors import ValidationError
+from edgebox.jsontext import depth
 
 MAX_JSON_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
@@ -21,21 +22,6 @@ def json_error(status: int, message: str, field: str | None = None) -> Response:
     response = jsonify(body)
     response.status_code = status
     return response
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
 
 
 async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
@@ -51,7 +37,7 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ValidationError(f"not valid JSON ({exc})", "body") from None
-    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    if depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", "body")
     return value
 
@@ -76,3 +62,4 @@ def admin_authorized(token: str) -> bool:
     header = request.headers.get("Authorization", "")
     offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(ADMIN_COOKIE, "")
     return hmac.compare_digest(offered.encode(), token.encode())
+

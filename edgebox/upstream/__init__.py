@@ -1,0 +1,1 @@
+"""The cloud, as a client: protocol, REST client, control WebSocket and sync."""
