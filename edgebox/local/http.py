@@ -62,4 +62,3 @@ def admin_authorized(token: str) -> bool:
     header = request.headers.get("Authorization", "")
     offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(ADMIN_COOKIE, "")
     return hmac.compare_digest(offered.encode(), token.encode())
-
