@@ -22,6 +22,7 @@ from edgebox.status import ReadyCheck, StatusSource
 if TYPE_CHECKING:
     from edgebox.drivers.driver import PanelDriver
     from edgebox.player import Player
+    from edgebox.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class Box:
     panels: dict[str, PanelDriver] = attrs.Factory(dict)
     players: dict[str, Player] = attrs.Factory(dict)
     iptv: Catalog = attrs.Factory(lambda self: Catalog(self.store), takes_self=True)
+    notifier: Notifier | None = None  # set when systemd runs the box as a notify service
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch(
@@ -155,6 +157,10 @@ def services(box: Box) -> list[tuple[str, Service]]:
     from edgebox.player import led_services
 
     found += led_services(box)
+    if box.notifier is not None and box.notifier.watchdog_interval is not None:
+        from edgebox.systemd import watchdog
+
+        found.append(("systemd-watchdog", watchdog(box, box.notifier)))
     return found
 
 
@@ -174,10 +180,14 @@ async def run_until_signal(box: Box, on_ready: Callable[[Box], None] | None = No
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(run, box)
+            if box.notifier is not None:
+                box.notifier.ready(f"serving on {', '.join(box.lan_urls)}")
             if on_ready is not None:
                 on_ready(box)
             async for signum in signals:
                 log.info("received %s; shutting down", signal.Signals(signum).name)
+                if box.notifier is not None:
+                    box.notifier.stopping()
                 nursery.cancel_scope.cancel()
                 break
     await trio.to_thread.run_sync(box.store.close_sync)
