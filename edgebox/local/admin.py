@@ -14,7 +14,7 @@ from edgebox import iptv
 from edgebox.errors import ValidationError
 from edgebox.iptv import IptvError
 from edgebox.local.http import admin_authorized, json_error, read_json_object
-from edgebox.local.iptv import CHANNEL, DEVICE, NEWS, close_after_refused_body, refusal
+from edgebox.local.iptv import CHANNEL, DEVICE, NEWS, refusal
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -56,8 +56,6 @@ def iptv_admin_api(box: Box) -> Blueprint:
     bp = Blueprint("iptv_admin", __name__, url_prefix="/api/admin/iptv")
     catalog = box.iptv
     token = box.config.lan.admin_token.reveal()
-
-    bp.after_request(close_after_refused_body)
 
     @bp.before_request
     async def authorize() -> Response | None:

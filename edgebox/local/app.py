@@ -45,6 +45,17 @@ def create_app(box: Box) -> QuartTrio:
         return json_error(500, "Internal server error")
 
     @app.after_request
+    async def close_after_refused_body(response: Response) -> Response:
+        """Hypercorn's HTTP/1.1 connection stalls when an answer goes out before the request
+        body was read (a refused huge body): close it instead of reusing it."""
+        sends_body = request.content_length or "chunked" in request.headers.get(
+            "Transfer-Encoding", ""
+        )
+        if response.status_code >= 400 and sends_body:
+            response.headers["Connection"] = "close"
+        return response
+
+    @app.after_request
     async def count(response: Response) -> Response:
         api = request.blueprint or "none"
         box.metrics.requests.labels(api=api, status=str(response.status_code)).inc()

@@ -43,15 +43,6 @@ REFUSALS: dict[type[IptvError], int] = {
 }
 
 
-async def close_after_refused_body(response: Response) -> Response:
-    """Hypercorn's HTTP/1.1 connection stalls when an answer goes out before the request body
-    was read (a refused huge body): close it instead of reusing it."""
-    sends_body = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "")
-    if response.status_code >= 400 and sends_body:
-        response.headers["Connection"] = "close"
-    return response
-
-
 def refusal(exc: IptvError) -> Response:
     return json_error(REFUSALS.get(type(exc), 409), str(exc))
 
@@ -157,8 +148,6 @@ def client_api(box: Box) -> Blueprint:
     bp = Blueprint("iptv", __name__, url_prefix="/api/client")
     catalog: Catalog = box.iptv
     limits = ClientLimits()
-
-    bp.after_request(close_after_refused_body)
 
     @bp.errorhandler(IptvError)
     async def refused(exc: IptvError) -> Response:

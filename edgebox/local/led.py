@@ -59,17 +59,6 @@ def led_api(box: Box) -> Blueprint:
         status, field = _REFUSALS.get(type(exc), (409, None))
         return json_error(status, str(exc), field)
 
-    @bp.after_request
-    async def close_after_unread_body(response: Response) -> Response:
-        """Hypercorn's HTTP/1.1 connection stalls when an answer goes out before the request
-        body was read (a refused huge body): close it instead of reusing it."""
-        sends_body = request.content_length or "chunked" in request.headers.get(
-            "Transfer-Encoding", ""
-        )
-        if response.status_code >= 400 and sends_body:
-            response.headers["Connection"] = "close"
-        return response
-
     # Playlist
 
     @bp.get("/api/playlist/items")
