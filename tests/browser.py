@@ -35,6 +35,10 @@ FLAGS = [
 ]
 
 
+#: What Chromium answers while a page is between two documents; polling again is the cure.
+NAVIGATING = ("navigated or closed", "Cannot find context", "Execution context was destroyed")
+
+
 class Page:
     def __init__(self, ws: WebSocketConnection, session: str) -> None:
         self._ws = ws
@@ -65,11 +69,18 @@ class Page:
         return result["result"].get("value")
 
     async def wait_for(self, expression: str, timeout: float = 15) -> Any:
-        """Poll a JavaScript expression until it is truthy."""
+        """Poll a JavaScript expression until it is truthy, also across a navigation."""
         with trio.fail_after(timeout):
-            while not (value := await self.evaluate(expression)):
+            while True:
+                try:
+                    value = await self.evaluate(expression)
+                except RuntimeError as error:
+                    if not any(text in str(error) for text in NAVIGATING):
+                        raise
+                    value = None
+                if value:
+                    return value
                 await trio.sleep(0.1)
-        return value
 
     async def navigate(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
