@@ -20,9 +20,12 @@ from edgebox.metrics import Metrics
 from edgebox.status import ReadyCheck, StatusSource
 
 if TYPE_CHECKING:
+    from edgebox.cache.media import MediaCache
     from edgebox.drivers.driver import PanelDriver
     from edgebox.player import Player
     from edgebox.systemd import Notifier
+    from edgebox.upstream.client import CloudClient
+    from edgebox.upstream.protocol import DeviceScreens
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,11 @@ class Box:
     players: dict[str, Player] = attrs.Factory(dict)
     iptv: Catalog = attrs.Factory(lambda self: Catalog(self.store), takes_self=True)
     notifier: Notifier | None = None  # set when systemd runs the box as a notify service
+    # The cloud side, set by the upstream service when the venue has the cloud enabled:
+    cloud: CloudClient | None = None
+    media: MediaCache | None = None
+    # The last good playlist snapshot; the sync updates it before it moves the hub's playback.
+    screens: DeviceScreens | None = None
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch(
