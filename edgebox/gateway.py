@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edgebox.systemd import Notifier
     from edgebox.upstream.client import CloudClient
     from edgebox.upstream.protocol import DeviceScreens
+    from edgebox.upstream.sync import Sync
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Box:
     media: MediaCache | None = None
     # The last good playlist snapshot; the sync updates it before it moves the hub's playback.
     screens: DeviceScreens | None = None
+    sync: Sync | None = None
 
     def __attrs_post_init__(self) -> None:
         self.metrics.watch(
