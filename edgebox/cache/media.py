@@ -1,0 +1,731 @@
+"""Media files of the box: streamed to a `.part` with MD5 on the way, checked, fsynced and renamed
+into place; resumed with Range; named safely; evicted by budget and free space.
+
+What is known about each verified file (size, mtime_ns, MD5) lives in the store, so a restart
+trusts files whose stat has not changed instead of hashing gigabytes again. Failures are never
+remembered: the next `ensure` of a failed item tries again.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import stat
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import diskcache
+import httpx
+import trio
+
+from edgebox.cache.store import Store
+from edgebox.config import CacheConfig
+from edgebox.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
+from edgebox.metrics import Metrics
+from edgebox.upstream.protocol import MediaItem
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+PART = ".part"
+MAX_NAME = 120
+MAX_EXTENSION = 16
+VERIFIED_PREFIX = "media/verified/"
+PART_PREFIX = "media/part/"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def safe_name(media_id: int, media_name: str) -> str:
+    """`{media_id}_{name}` with only `[A-Za-z0-9._-]`, at most MAX_NAME characters.
+
+    Accents are dropped rather than replaced (`Café` → `Cafe`); a cut keeps the extension. A name
+    never ends in `.part`, so no verified file can be taken for another's partial download.
+    """
+    decomposed = unicodedata.normalize("NFKD", media_name)
+    name = "".join(c for c in decomposed if not unicodedata.combining(c))
+    name = _UNSAFE.sub("_", name).lstrip(".") or "media"
+    prefix = f"{media_id}_"
+    room = MAX_NAME - len(prefix)
+    if len(name) > room:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= MAX_EXTENSION:
+            name = f"{stem[: room - len(extension) - 1]}.{extension}"
+        else:
+            name = name[:room]
+    if name.endswith(PART):
+        name = name[: -len(PART)] + "_part"
+    return prefix + name
+
+
+@attrs.frozen
+class Verified:
+    """A file as it was when its MD5 was computed; while its stat matches, the MD5 holds."""
+
+    size: int
+    mtime_ns: int
+    md5: str
+
+    def matches(self, st: os.stat_result) -> bool:
+        return self.size == st.st_size and self.mtime_ns == st.st_mtime_ns
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "mtime_ns": self.mtime_ns, "md5": self.md5}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Verified | None:
+        if not isinstance(raw, dict):
+            return None
+        size, mtime_ns, md5 = raw.get("size"), raw.get("mtime_ns"), raw.get("md5")
+        if isinstance(size, int) and isinstance(mtime_ns, int) and isinstance(md5, str):
+            return cls(size, mtime_ns, md5)
+        return None
+
+
+@attrs.frozen
+class _Entry:
+    name: str
+    size: int
+    mtime_ns: int
+
+
+@attrs.define(eq=False)
+class MediaCache:
+    """The files under `directory`, one per media item, and what is known to be verified.
+
+    `ensure(..., keep=items)` may evict files not in `keep` to make room for a download; without
+    `keep` it never removes anything and raises StorageFull when the download does not fit, so
+    call `evict(keep)` first or pass `keep`.
+    """
+
+    config: CacheConfig
+    store: Store
+    metrics: Metrics | None
+    directory: Path
+    limiter: trio.CapacityLimiter
+    _verified: dict[str, Verified]
+    _parts: dict[str, str]  # final name -> "md5:size" of the item its .part holds
+    _sizes: dict[str, int]  # every file in the directory, finals and parts, by name
+    _pending: dict[str, int] = attrs.Factory(dict)  # bytes in-flight downloads will still write
+    _locks: dict[str, trio.Lock] = attrs.Factory(dict)
+
+    @classmethod
+    async def open(
+        cls, config: CacheConfig, store: Store, metrics: Metrics | None = None
+    ) -> MediaCache:
+        directory = config.directory / "media"
+        entries = await trio.to_thread.run_sync(_prepare, directory)
+        sizes = {e.name: e.size for e in entries}
+
+        def load(cache: diskcache.Cache) -> tuple[dict[str, Verified], dict[str, str]]:
+            verified: dict[str, Verified] = {}
+            parts: dict[str, str] = {}
+            for key in list(cache.iterkeys()):
+                if not isinstance(key, str):
+                    continue
+                if key.startswith(VERIFIED_PREFIX):
+                    name = key[len(VERIFIED_PREFIX) :]
+                    record = Verified.from_json(store.get_sync(key))
+                    if record is not None and name in sizes:
+                        verified[name] = record
+                    else:
+                        cache.delete(key)
+                elif key.startswith(PART_PREFIX):
+                    name = key[len(PART_PREFIX) :]
+                    value = store.get_sync(key)
+                    if isinstance(value, str) and name + PART in sizes:
+                        parts[name] = value
+                    else:
+                        cache.delete(key)
+            return verified, parts
+
+        verified, parts = await store.run(load)
+        cache = cls(
+            config,
+            store,
+            metrics,
+            directory,
+            trio.CapacityLimiter(config.max_concurrent_downloads),
+            verified,
+            parts,
+            sizes,
+        )
+        cache._report_size()
+        return cache
+
+    def path_for(self, item: MediaItem) -> Path:
+        return self.directory / safe_name(item.media_id, item.media_name)
+
+    def locate(self, item: MediaItem) -> Path | None:
+        """The verified file for `item` by the in-memory index alone; never touches the disk."""
+        name = safe_name(item.media_id, item.media_name)
+        record = self._verified.get(name)
+        if record is None or record.size != item.file_size or record.md5 != item.checksum:
+            return None
+        return self.directory / name
+
+    def used_bytes(self) -> int:
+        return sum(self._sizes.values())
+
+    async def verified(self, item: MediaItem) -> Path | None:
+        """The file for `item` if it holds exactly the announced bytes.
+
+        A file whose size and mtime match its stored verification is trusted without reading
+        it; any other file of the right size is hashed once and the result remembered.
+        """
+        name = safe_name(item.media_id, item.media_name)
+        path = self.directory / name
+        st = await trio.to_thread.run_sync(_stat, path)
+        record = self._verified.get(name)
+        if st is None:
+            self._sizes.pop(name, None)
+            if record is not None:
+                await self._forget([name])
+            return None
+        self._sizes[name] = st.st_size
+        if record is not None and record.matches(st):
+            return path if record.md5 == item.checksum else None
+        if st.st_size != item.file_size:
+            if record is not None:
+                await self._forget([name])
+            return None
+        md5 = await trio.to_thread.run_sync(_hash_file, path)
+        record = Verified(st.st_size, st.st_mtime_ns, md5)
+        self._verified[name] = record
+        await self.store.set(VERIFIED_PREFIX + name, record.to_json())
+        return path if md5 == item.checksum else None
+
+    async def ensure(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        item: MediaItem,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        keep: Iterable[MediaItem] | None = None,
+    ) -> int:
+        """Make the verified file for `item` present; returns the bytes transferred (0 when it
+        already was). `headers` are sent as given (the caller decides whether a bearer goes to
+        `url`); `keep` names what may not be evicted to make room.
+
+        Raises StorageFull, ChecksumMismatch (the partial file is gone, the next call starts
+        clean) or UpstreamError (a partial file stays and the next call resumes it).
+        """
+        name = safe_name(item.media_id, item.media_name)
+        if item.file_size > self.config.max_file_bytes:
+            raise self._failed(
+                "too_large",
+                StorageFull(
+                    f"{name}: {item.file_size} bytes is more than cache.max_file_bytes "
+                    f"({self.config.max_file_bytes})"
+                ),
+            )
+        keep_names = None if keep is None else {safe_name(k.media_id, k.media_name) for k in keep}
+        with self._name_lock(name) as lock:
+            async with lock:
+                if await self.verified(item) is not None:
+                    return 0
+                async with self.limiter:
+                    return await self._download(
+                        http, url, headers, item, name, progress, keep_names
+                    )
+
+    async def evict(self, keep: Iterable[MediaItem]) -> list[str]:
+        """Remove stray `.part` files of items not in `keep`, then files not in `keep`, oldest
+        first, while the cache is over cache.max_bytes or the disk under cache.min_free_bytes."""
+        return await self._sweep({safe_name(k.media_id, k.media_name) for k in keep}, 0, False)
+
+    async def remove_except(self, keep: Iterable[MediaItem]) -> list[str]:
+        """Remove every file, verified or partial, of an item not in `keep`."""
+        return await self._sweep({safe_name(k.media_id, k.media_name) for k in keep}, 0, True)
+
+    # Downloading
+
+    async def _download(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        item: MediaItem,
+        name: str,
+        progress: Callable[[int, int], None] | None,
+        keep_names: set[str] | None,
+    ) -> int:
+        final = self.directory / name
+        owner = f"{item.checksum}:{item.file_size}"
+        resumable = self._parts.get(name) == owner
+        try:
+            part = await trio.to_thread.run_sync(
+                _PartFile.open, final.with_name(name + PART), resumable, item.file_size
+            )
+        except OSError as exc:
+            raise self._failed("disk", _disk_error(name, exc)) from exc
+        self._sizes[part.path.name] = part.size
+        finished = False
+        try:
+            if not resumable:
+                self._parts[name] = owner
+                await self.store.set(PART_PREFIX + name, owner)
+            await self._make_room(name, item.file_size - part.size, keep_names)
+            self._pending[name] = item.file_size - part.size
+            transferred = await self._fetch(http, url, headers, item, name, part, progress)
+            if part.size < item.file_size:
+                raise self._failed(
+                    "incomplete",
+                    UpstreamError(
+                        f"{name}: the body ended after {part.size} of {item.file_size} bytes; "
+                        "the next sync resumes it"
+                    ),
+                )
+            if part.hexdigest() != item.checksum:
+                await self._discard(name, part)
+                raise self._failed(
+                    "checksum",
+                    ChecksumMismatch(
+                        f"{name}: MD5 {part.hexdigest()} differs from the announced "
+                        f"{item.checksum}; the partial file was deleted"
+                    ),
+                )
+            try:
+                st = await trio.to_thread.run_sync(part.finish, final)
+            except OSError as exc:
+                raise self._failed("disk", _disk_error(name, exc)) from exc
+            finished = True
+        finally:
+            self._pending.pop(name, None)
+            with trio.CancelScope(shield=True):
+                if not finished and part.size == 0:
+                    await self._discard(name, part)
+                else:
+                    await trio.to_thread.run_sync(part.close)
+        record = Verified(st.st_size, st.st_mtime_ns, item.checksum)
+        self._sizes.pop(part.path.name, None)
+        self._sizes[name] = st.st_size
+        self._verified[name] = record
+        self._parts.pop(name, None)
+
+        def commit(cache: diskcache.Cache) -> None:
+            self.store.set_sync(VERIFIED_PREFIX + name, record.to_json())
+            cache.delete(PART_PREFIX + name)
+
+        await self.store.run(commit)
+        self._report_size()
+        log.info("media %s verified (%d bytes, %d transferred)", name, st.st_size, transferred)
+        return transferred
+
+    async def _fetch(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        item: MediaItem,
+        name: str,
+        part: _PartFile,
+        progress: Callable[[int, int], None] | None,
+    ) -> int:
+        """GET the missing bytes into `part`; a server that ignores or refuses the range gets one
+        more request for the whole file."""
+        if 0 < part.size == item.file_size:
+            if part.hexdigest() == item.checksum:
+                return 0
+            await trio.to_thread.run_sync(part.restart)
+        transferred = 0
+        for _attempt in range(2):
+            start = part.size
+            request_headers = {"Accept-Encoding": "identity", **headers}
+            if start:
+                request_headers["Range"] = f"bytes={start}-"
+            try:
+                async with http.stream("GET", url, headers=request_headers) as response:
+                    status = response.status_code
+                    if start and (
+                        status == 416 or (status == 206 and _range_start(response) != start)
+                    ):
+                        await trio.to_thread.run_sync(part.restart)
+                        continue
+                    if status >= 400:
+                        raise self._failed(
+                            "http", UpstreamError(f"{name}: the cloud answered HTTP {status}")
+                        )
+                    if status not in (200, 206):
+                        raise self._failed(
+                            "http",
+                            UpstreamError(f"{name}: unexpected HTTP {status} for a media file"),
+                        )
+                    if status == 200 and start:
+                        await trio.to_thread.run_sync(part.restart)
+                    announced = _announced_size(response)
+                    if announced is not None and announced != item.file_size:
+                        await self._discard(name, part)
+                        raise self._failed(
+                            "size",
+                            ChecksumMismatch(
+                                f"{name}: the cloud serves {announced} bytes, the playlist "
+                                f"announced {item.file_size}"
+                            ),
+                        )
+                    got, failure = await self._receive(
+                        response, name, part, item.file_size, progress
+                    )
+                    transferred += got
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise self._failed("network", UpstreamError(f"{name}: {_describe(exc)}")) from exc
+            if isinstance(failure, _Overflow):
+                await self._discard(name, part)
+                raise self._failed(
+                    "size",
+                    ChecksumMismatch(
+                        f"{name}: the cloud sent more than the announced {item.file_size} bytes"
+                    ),
+                )
+            if isinstance(failure, OSError):
+                raise self._failed("disk", _disk_error(name, failure)) from failure
+            if failure is not None:
+                raise self._failed(
+                    "network",
+                    UpstreamError(f"{name}: {_describe(failure)}; kept {part.size} bytes"),
+                ) from failure
+            return transferred
+        raise self._failed(
+            "http", UpstreamError(f"{name}: the cloud refused every range, even from byte 0")
+        )
+
+    async def _receive(
+        self,
+        response: httpx.Response,
+        name: str,
+        part: _PartFile,
+        total: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[int, BaseException | None]:
+        """Stream the body into `part`: one worker thread writes and hashes a block while the
+        next one arrives, so at most three blocks are held whatever the file's size.
+
+        Everything that arrived before a transport error is written, so a resume loses nothing.
+        """
+        send, receive = trio.open_memory_channel[bytes](1)
+        room = total - part.size
+        failure: BaseException | None = None
+        received = 0
+
+        async def write_blocks(cancel: trio.CancelScope) -> None:
+            nonlocal failure
+            async with receive:
+                async for block in receive:
+                    try:
+                        await trio.to_thread.run_sync(part.write, block)
+                    except OSError as exc:
+                        failure = exc
+                        cancel.cancel()
+                        return
+                    self._sizes[part.path.name] = part.size
+                    self._pending[name] = total - part.size
+                    if self.metrics is not None:
+                        self.metrics.sync_bytes.inc(len(block))
+                    if progress is not None:
+                        progress(part.size, total)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write_blocks, nursery.cancel_scope)
+            async with send:
+                blocks: list[bytes] = []
+                held = 0
+                try:
+                    async for chunk in response.aiter_bytes():
+                        received += len(chunk)
+                        if received > room:
+                            failure = _Overflow()
+                            break
+                        blocks.append(chunk)
+                        held += len(chunk)
+                        if held >= CHUNK:
+                            await send.send(b"".join(blocks))
+                            blocks, held = [], 0
+                except httpx.HTTPError as exc:
+                    failure = exc
+                if blocks and not isinstance(failure, _Overflow):
+                    await send.send(b"".join(blocks))
+        return min(received, room), failure
+
+    async def _make_room(self, name: str, need: int, keep_names: set[str] | None) -> None:
+        shortfall = await self._shortfall(need)
+        if shortfall and keep_names is not None:
+            await self._sweep(keep_names | {name}, need, False)
+            shortfall = await self._shortfall(need)
+        if shortfall:
+            raise self._failed("storage", StorageFull(f"{name}: {shortfall}"))
+
+    async def _shortfall(self, need: int) -> str:
+        """Why `need` more bytes do not fit, or "" when they do."""
+        pending = sum(self._pending.values())
+        committed = self.used_bytes() + pending + need
+        if committed > self.config.max_bytes:
+            return (
+                f"{need} more bytes would take the cache to {committed}, over cache.max_bytes "
+                f"({self.config.max_bytes}), with nothing unreferenced left to evict"
+            )
+        free = (await trio.to_thread.run_sync(shutil.disk_usage, self.directory)).free
+        if free - pending - need < self.config.min_free_bytes:
+            return (
+                f"{need} more bytes would leave {free - pending - need} bytes free on the disk, "
+                f"under cache.min_free_bytes ({self.config.min_free_bytes})"
+            )
+        return ""
+
+    # Removing
+
+    async def _sweep(self, keep_names: set[str], need: int, everything: bool) -> list[str]:
+        busy = set(self._pending) | {n + PART for n in self._pending}
+        protected = keep_names | {n + PART for n in keep_names} | busy
+        pending = sum(self._pending.values()) + need
+        removed, entries = await trio.to_thread.run_sync(
+            _sweep_directory, self.directory, self.config, protected, pending, everything
+        )
+        for entry in entries:
+            if entry.name not in busy:
+                self._sizes[entry.name] = entry.size
+        present = {e.name for e in entries} | busy
+        for name in list(self._sizes):
+            if name not in present:
+                del self._sizes[name]
+        await self._forget(
+            [n for n in removed if not n.endswith(PART)],
+            [n.removesuffix(PART) for n in removed if n.endswith(PART)],
+        )
+        self._report_size()
+        if removed:
+            log.info("media cache removed %d file(s): %s", len(removed), ", ".join(removed))
+        return removed
+
+    async def _forget(self, finals: list[str], parts: Iterable[str] = ()) -> None:
+        """Drop what is known about removed files: `finals` by their name, `parts` by the name
+        of the file they were becoming."""
+        parts = list(parts)
+        for name in finals:
+            self._verified.pop(name, None)
+        for name in parts:
+            self._parts.pop(name, None)
+
+        def delete(cache: diskcache.Cache) -> None:
+            for name in finals:
+                cache.delete(VERIFIED_PREFIX + name)
+            for name in parts:
+                cache.delete(PART_PREFIX + name)
+
+        if finals or parts:
+            await self.store.run(delete)
+
+    async def _discard(self, name: str, part: _PartFile) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(part.discard)
+        self._sizes.pop(part.path.name, None)
+        self._parts.pop(name, None)
+        await self.store.delete(PART_PREFIX + name)
+
+    # Bookkeeping
+
+    @contextmanager
+    def _name_lock(self, name: str) -> Iterator[trio.Lock]:
+        """One download per file at a time; the lock goes away with its last user."""
+        lock = self._locks.setdefault(name, trio.Lock())
+        try:
+            yield lock
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._locks.pop(name, None)
+
+    def _failed(self, reason: str, error: Exception) -> Exception:
+        if self.metrics is not None:
+            self.metrics.download_failures.labels(reason=reason).inc()
+        log.warning("media download failed (%s): %s", reason, error)
+        return error
+
+    def _report_size(self) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_bytes.set(self.used_bytes())
+
+
+class _Overflow(Exception):
+    """The body is longer than the announced file size."""
+
+
+class _PartFile:
+    """A `.part` file and the MD5 of everything in it; used by one worker thread at a time."""
+
+    def __init__(self, path: Path, file: io.BufferedIOBase, md5: Any, size: int) -> None:
+        self.path, self.file, self.md5, self.size = path, file, md5, size
+
+    @classmethod
+    def open(cls, path: Path, resumable: bool, limit: int) -> _PartFile:
+        """The existing part re-hashed when it belongs to this item and is no longer than it;
+        else an empty one."""
+        md5 = hashlib.md5()
+        if resumable:
+            try:
+                file = open(path, "r+b")  # noqa: SIM115 - closed by close/finish/discard
+            except FileNotFoundError:
+                pass
+            else:
+                size = _hash_into(file, md5)
+                if size <= limit:
+                    return cls(path, file, md5, size)
+                file.close()
+                md5 = hashlib.md5()
+        return cls(path, open(path, "wb"), md5, 0)
+
+    def write(self, block: bytes) -> None:
+        self.file.write(block)
+        self.md5.update(block)
+        self.size += len(block)
+
+    def restart(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.md5 = hashlib.md5()
+        self.size = 0
+
+    def hexdigest(self) -> str:
+        return str(self.md5.hexdigest())
+
+    def finish(self, final: Path) -> os.stat_result:
+        """fsync, rename over `final`, fsync the directory: after a power cut the file is either
+        the old one or the whole new one."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.path, final)
+        _fsync_directory(final.parent)
+        return os.stat(final)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _prepare(directory: Path) -> list[_Entry]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return _scan(directory)
+
+
+def _scan(directory: Path) -> list[_Entry]:
+    entries = []
+    with os.scandir(directory) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                entries.append(_Entry(e.name, st.st_size, st.st_mtime_ns))
+    return entries
+
+
+def _sweep_directory(
+    directory: Path, config: CacheConfig, protected: set[str], pending: int, everything: bool
+) -> tuple[list[str], list[_Entry]]:
+    """Remove unprotected parts, then unprotected files oldest first (all of them when
+    `everything`) until the budget and the free-space reserve hold; returns removed and kept."""
+    entries = _scan(directory)
+    removed: list[str] = []
+    kept: list[_Entry] = []
+    candidates: list[_Entry] = []
+    for e in entries:
+        if e.name in protected:
+            kept.append(e)
+        elif everything or e.name.endswith(PART):
+            _unlink(directory / e.name)
+            removed.append(e.name)
+        else:
+            candidates.append(e)
+    used = sum(e.size for e in kept) + sum(e.size for e in candidates) + pending
+    free = shutil.disk_usage(directory).free - pending
+    candidates.sort(key=lambda e: (e.mtime_ns, e.name))
+    for e in candidates:
+        if used <= config.max_bytes and free >= config.min_free_bytes:
+            kept.append(e)
+            continue
+        _unlink(directory / e.name)
+        removed.append(e.name)
+        used -= e.size
+        free += e.size
+    return removed, kept
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def _hash_file(path: Path) -> str:
+    md5 = hashlib.md5()
+    with open(path, "rb") as file:
+        _hash_into(file, md5)
+    return md5.hexdigest()
+
+
+def _hash_into(file: io.BufferedIOBase, md5: Any) -> int:
+    """Feed the rest of `file` to `md5` in CHUNK blocks; returns the bytes read."""
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    total = 0
+    while n := file.readinto(view):
+        md5.update(view[:n])
+        total += n
+    return total
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+    return int(match.group(1)) if match else None
+
+
+def _announced_size(response: httpx.Response) -> int | None:
+    """The whole file's size as the response states it, when it states it plainly."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+        if match and match.group(3) != "*":
+            return int(match.group(3))
+        return None
+    length = response.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _disk_error(name: str, exc: OSError) -> CacheError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(f"{name}: the disk is full ({exc.strerror})")
+    return CacheError(f"{name}: cannot write the media file: {exc}")
