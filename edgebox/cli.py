@@ -86,6 +86,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(cfg, as_json=args.json)
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from edgebox import synccli
+
+    cfg = _load_or_report(args.config)
+    if cfg is None:
+        return 1
+    return synccli.run(cfg, as_json=args.json)
+
+
 def cmd_iptv(args: argparse.Namespace) -> int:
     from edgebox import iptvcli
 
@@ -135,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, required=True, help="the venue file (TOML)")
     p.add_argument("--json", action="store_true", help="print the raw JSON summary")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("sync", help="sync the playlists now, with a progress bar per file")
+    p.add_argument("--config", type=Path, required=True, help="the venue file (TOML)")
+    p.add_argument("--json", action="store_true", help="print each progress event as JSON")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("demo", help="run the box against a simulated cloud on this machine")
     p.add_argument("--host", default="127.0.0.1")

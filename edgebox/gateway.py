@@ -153,9 +153,19 @@ class Box:
 
 
 async def open_box(config: VenueConfig) -> Box:
+    from edgebox.cache.media import MediaCache
+
     store = await Store.open(config.cache.directory / "state")
     hub = await Hub.load(store)
-    return Box(config=config, store=store, hub=hub, iptv=await Catalog.load(store))
+    metrics = Metrics.create()
+    return Box(
+        config=config,
+        store=store,
+        hub=hub,
+        metrics=metrics,
+        iptv=await Catalog.load(store),
+        media=await MediaCache.open(config.cache, store, metrics),
+    )
 
 
 def services(box: Box) -> list[tuple[str, Service]]:
@@ -167,6 +177,9 @@ def services(box: Box) -> list[tuple[str, Service]]:
     from edgebox.player import led_services
 
     found += led_services(box)
+    from edgebox.upstream.service import upstream_services
+
+    found += upstream_services(box)
     if box.notifier is not None and box.notifier.watchdog_interval is not None:
         from edgebox.systemd import watchdog
 

@@ -18,6 +18,7 @@ from edgebox import __version__, status
 from edgebox.local import openapi
 from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
 from edgebox.local.openapi import documented
+from edgebox.upstream.protocol import ReloadPlaylist
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -118,6 +119,34 @@ def blueprint(box: Box) -> Blueprint:
         if not admin_authorized(token):
             return json_error(401, "admin token required")
         return jsonify(status.snapshot(box))
+
+    @bp.post("/api/sync")
+    @documented(
+        "Sync the playlists now; download progress as JSON lines until it finishes",
+        auth=True,
+        errors=(401, 503),
+        content_type="application/x-ndjson",
+    )
+    async def sync_now() -> Response:
+        """What `edgebox sync` shows: the box's own sync, asked to run once more."""
+        if not admin_authorized(token):
+            return json_error(401, "admin token required")
+        sync = box.sync
+        if sync is None:
+            return json_error(503, "the cloud is not enabled in this venue file")
+
+        async def stream() -> AsyncIterator[bytes]:
+            with box.hub.subscribe({"sync"}, maxlen=4096) as events:
+                after = sync.runs
+                await sync.request(ReloadPlaylist())
+                async for change in events:
+                    yield json.dumps(change.value, separators=(",", ":")).encode() + b"\n"
+                    if change.value["kind"] == "finished" and change.value["run"] > after:
+                        return
+
+        response = await make_response(stream(), 200, {"Content-Type": "application/x-ndjson"})
+        response.timeout = None  # type: ignore[union-attr]
+        return response  # type: ignore[return-value]
 
     @bp.get("/api/status/events")
     @documented(

@@ -1,0 +1,150 @@
+"""The cloud side of a running box: registration, the playlist sync and the control socket."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import socket
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import trio
+
+from edgebox import __version__
+from edgebox.upstream.client import CloudClient
+from edgebox.upstream.commands import hub_commands
+from edgebox.upstream.control import ControlChannel, Outbox
+from edgebox.upstream.protocol import DeviceFacts, DeviceScreens, human_bytes
+from edgebox.upstream.sync import Sync
+
+if TYPE_CHECKING:
+    from edgebox.gateway import Box, Service
+
+log = logging.getLogger(__name__)
+
+
+def local_ip(url: str) -> str | None:
+    """The address this box uses toward the cloud: a UDP connect sends no packet."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 443
+    if not host:
+        return None
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, port))
+            address: str = probe.getsockname()[0]
+            return address
+    except OSError:
+        return None
+
+
+def device_facts(box: Box) -> DeviceFacts:
+    """What registration tells the cloud, measured now: disk, address, version and levels."""
+    device = box.config.device
+    disk = shutil.disk_usage(box.config.cache.directory)
+    return DeviceFacts(
+        sn_number=device.sn_number,
+        brand=device.brand,
+        model=device.model,
+        manufacturer=device.manufacturer,
+        os_version=device.os_version,
+        screen_resolution=device.screen_resolution,
+        total_storage=human_bytes(disk.total),
+        free_storage=human_bytes(disk.free),
+        app_version=__version__,
+        brightness=box.hub.brightness,
+        volume=box.hub.volume,
+        mac_address=device.mac_address,
+        ip_address=local_ip(box.config.cloud.base_url),
+    )
+
+
+def _when(wall: float | None) -> str | None:
+    if wall is None:
+        return None
+    return dt.datetime.fromtimestamp(wall, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cache_status(box: Box) -> dict[str, Any]:
+    """Media in the cache against its budget and the disk's free-space reserve."""
+    cache = box.config.cache
+    used = box.media.used_bytes() if box.media else 0
+    disk = shutil.disk_usage(cache.directory)
+    return {
+        "media": f"{human_bytes(used)} of {human_bytes(cache.max_bytes)}",
+        "used_bytes": used,
+        "budget_bytes": cache.max_bytes,
+        "disk_free": f"{human_bytes(disk.free)} (keeps {human_bytes(cache.min_free_bytes)})",
+    }
+
+
+def upstream_services(box: Box) -> list[tuple[str, Service]]:
+    """The cloud services of a box whose venue has the cloud enabled; none otherwise."""
+    cloud = box.config.cloud
+    box.status_sources["cache"] = lambda: cache_status(box)
+    if not cloud.enabled or box.media is None:
+        return []
+    http = CloudClient.make_http(cloud)
+    client = CloudClient(cloud, box.config.device.sn_number, box.store, http)
+    box.cloud = client
+    outbox = Outbox(box.store, box.metrics)
+
+    def use(screens: DeviceScreens) -> None:
+        box.screens = screens
+
+    async def register() -> None:
+        facts = device_facts(box)
+        await client.register(facts)
+        log.info("registered as %s (%s)", facts.sn_number, facts.ip_address or "no address")
+
+    sync = Sync(
+        client,
+        box.media,
+        box.store,
+        box.hub,
+        outbox,
+        register=register,
+        on_screens=use,
+        interval=cloud.sync_interval,
+        metrics=box.metrics,
+    )
+    control = ControlChannel(
+        client,
+        outbox,
+        hub_commands(box.hub, sync.request),
+        heartbeat=cloud.heartbeat_interval,
+        metrics=box.metrics,
+    )
+    box.sync = sync
+
+    async def run_sync(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await outbox.open()
+        await sync.run(task_status=task_status)
+
+    async def run_control(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """As in the document's startup flow: log in, register and fetch, then the socket."""
+        task_status.started()
+        await sync.first_attempt.wait()
+        await control.run()
+
+    def cloud_status() -> dict[str, Any]:
+        summary = sync.status()
+        socket_state = control.status()
+        return {
+            "base_url": cloud.base_url,
+            "registered": summary["registered"],
+            "control_socket": "connected" if socket_state["connected"] else "down",
+            "last_sync": _when(summary["last_sync"]),
+            "last_error": summary["last_error"] or socket_state.get("last_error"),
+            "syncs": summary["syncs"],
+            "outbox": outbox.length,
+        }
+
+    box.status_sources["cloud"] = cloud_status
+    box.status_sources["playlists"] = lambda: sync.status()["playlists"]
+    box.ready_checks["cloud"] = lambda: (
+        None if sync.screens is not None else "no playlist snapshot yet (cloud not reached)"
+    )
+    return [("cloud-sync", run_sync), ("cloud-control", run_control)]
