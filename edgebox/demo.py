@@ -1,4 +1,8 @@
-"""`edgebox demo`: the whole box on this machine, with nothing outside it needed."""
+"""`edgebox demo`: the whole box on this machine, with nothing outside it needed.
+
+The cloud is a SimCloud in the same process on 127.0.0.1, so the demo syncs, downloads and
+holds the control socket exactly as a venue box does, without the internet.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import trio
 
 from edgebox import config, gateway, ledsign
+from edgebox.sim.cloud import CloudURLs, SimCloud, add_demo_playlist, serve
 from edgebox.sim.panel import VirtualPanel
 
 ADMIN_TOKEN = "demo-admin-token"
@@ -30,6 +35,7 @@ WELCOME = {
 
 
 DEMO_DUID = "DEMO-TV-1"
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 SAMPLE_PLAYLIST = """#EXTM3U
 #EXTINF:-1 tvg-logo="http://127.0.0.1/logos/news.png" group-title="News",Venue News
 http://127.0.0.1/streams/news.m3u8
@@ -54,22 +60,36 @@ async def seed_iptv(box: gateway.Box) -> None:
     )
 
 
-def demo_config(data: Path, host: str, port: int, panel_port: str) -> config.VenueConfig:
+def demo_config(
+    data: Path, host: str, port: int, panel_ports: tuple[str, str], cloud: CloudURLs
+) -> config.VenueConfig:
+    """The LED sign on one virtual panel and the cloud's front screen on another."""
     return config.parse(
         {
             "venue": "demo",
             "cloud": {
-                "base_url": "http://127.0.0.1:1/api/v1",
-                "ws_url": "ws://127.0.0.1:1/ws/cloud/tb_device/",
-                "username": "demo",
-                "password": "demo",
-                "enabled": False,
+                "base_url": cloud.base_url,
+                "ws_url": cloud.ws_url,
+                "username": DEMO_USER,
+                "password": DEMO_PASSWORD,
+                "sync_interval": 60,
             },
             "device": {"sn_number": "EDGEBOX-DEMO-0001"},
             "cache": {"directory": str(data)},
             "lan": {"host": host, "port": port, "admin_token": ADMIN_TOKEN},
-            "canvases": [{"name": "main", "width": 64, "height": 32, "source": "led"}],
-            "panels": [{"name": "demo-panel", "port": panel_port, "baudrate": 2_000_000}],
+            "canvases": [
+                {"name": "main", "width": 64, "height": 32, "source": "led"},
+                {"name": "front", "width": 64, "height": 32, "source": "cloud:front"},
+            ],
+            "panels": [
+                {"name": "led-sign", "port": panel_ports[0], "baudrate": 2_000_000},
+                {
+                    "name": "front-screen",
+                    "port": panel_ports[1],
+                    "baudrate": 2_000_000,
+                    "canvas": "front",
+                },
+            ],
         }
     )
 
@@ -86,7 +106,8 @@ def _print_urls(box: gateway.Box) -> None:
         f"  {base}/api/events/playlist     LED sign events (SSE; also /brightness, /editor)\n"
         f'  {base}/api/client/check-device IPTV: POST {{"duid": "{DEMO_DUID}"}}\n'
         f"  {base}/metrics                 Prometheus metrics; /healthz, /readyz\n"
-        f"The virtual LED panel listens on {box.config.panels[0].port}.\n"
+        f"The simulated cloud serves {box.config.cloud.base_url} (front screen: 4 slides).\n"
+        f"Virtual panels: {', '.join(f'{p.name} on {p.port}' for p in box.config.panels)}.\n"
         "Press Ctrl+C to stop.\n",
         flush=True,
     )
@@ -95,9 +116,14 @@ def _print_urls(box: gateway.Box) -> None:
 async def run_demo(host: str, port: int, data: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="edgebox-demo-") as tmp:
         async with trio.open_nursery() as nursery:
-            panel = VirtualPanel(64, 32, path=Path(tmp) / "ttyDEMO")
-            await nursery.start(panel.run)
-            cfg = demo_config(data or Path(tmp) / "data", host, port, str(panel.path))
+            panels = [VirtualPanel(64, 32, path=Path(tmp) / f"tty{n}") for n in ("LED", "FRONT")]
+            for panel in panels:
+                await nursery.start(panel.run)
+            cloud = SimCloud(users={DEMO_USER: DEMO_PASSWORD})
+            add_demo_playlist(cloud)
+            urls: CloudURLs = await nursery.start(serve, cloud, "127.0.0.1", 0)
+            ports = (str(panels[0].path), str(panels[1].path))
+            cfg = demo_config(data or Path(tmp) / "data", host, port, ports, urls)
             box = await gateway.open_box(cfg)
             if not box.hub.led_items:
                 await box.hub.add_led_item(ledsign.parse_item(WELCOME))
@@ -105,4 +131,5 @@ async def run_demo(host: str, port: int, data: Path | None) -> None:
                 await seed_iptv(box)
             await gateway.run_until_signal(box, _print_urls)
             nursery.cancel_scope.cancel()
-            panel.close()
+            for panel in panels:
+                panel.close()

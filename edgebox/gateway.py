@@ -124,9 +124,8 @@ class Box:
     players: dict[str, Player] = attrs.Factory(dict)
     iptv: Catalog = attrs.Factory(lambda self: Catalog(self.store), takes_self=True)
     notifier: Notifier | None = None  # set when systemd runs the box as a notify service
-    # The cloud side, set by the upstream service when the venue has the cloud enabled:
-    cloud: CloudClient | None = None
-    media: MediaCache | None = None
+    media: MediaCache | None = None  # opened by open_box, with or without a cloud
+    cloud: CloudClient | None = None  # set by the upstream service when the cloud is enabled
     # The last good playlist snapshot; the sync updates it before it moves the hub's playback.
     screens: DeviceScreens | None = None
     sync: Sync | None = None

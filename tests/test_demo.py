@@ -15,7 +15,9 @@ import httpx
 from edgebox.demo import ADMIN_TOKEN
 
 
-def test_demo_serves_the_led_sign_and_a_connected_virtual_panel(tmp_path: Path) -> None:
+def test_demo_serves_the_led_sign_a_virtual_panel_and_syncs_the_embedded_cloud(
+    tmp_path: Path,
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgebox", "demo", "--port", "0", "--data", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -42,6 +44,16 @@ def test_demo_serves_the_led_sign_and_a_connected_virtual_panel(tmp_path: Path) 
                     break
                 time.sleep(0.1)
             assert panels[0]["connected"] and panels[0]["frames_sent"] > 0, panels
+            while time.monotonic() < deadline:
+                summary = client.get("/api/status", headers=auth).json()
+                if summary.get("playback", {}).get("front", {}).get("playlist_id") == 101:
+                    break
+                time.sleep(0.1)
+            assert [(p["playlist_id"], p["status"]) for p in summary["playlists"]] == [
+                (101, "ready")
+            ]
+            assert summary["cloud"]["registered"] is True
+            assert len(summary["playback"]["front"]["media_ids"]) == 4
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
