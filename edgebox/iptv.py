@@ -28,7 +28,8 @@ MAX_TEXT = 20_000
 MAX_DEVICES = 20_000
 MAX_CHANNELS = 5_000
 MAX_NEWS = 1_000
-_DUID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_DUID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_LEAP_SECOND = re.compile(r"([T ]\d\d:\d\d):60")
 
 
 class IptvError(EdgeboxError):
@@ -73,12 +74,16 @@ def utc_now() -> dt.datetime:
 
 
 def iso(moment: dt.datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, to the second, as the document's examples."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 in UTC with a `Z`, to the second, as the document's examples; always a
+    four-digit year (strftime writes year 267 as `267`, which no parser reads back)."""
+    return moment.astimezone(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+    """ISO 8601 or RFC 3339 (whose `t`, `z` may be lower case, and whose leap second 60 is
+    read as 59)."""
+    text = _LEAP_SECOND.sub(r"\1:59", text.upper()).replace("Z", "+00:00")
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
 
 
 def new_duid() -> str:
@@ -102,7 +107,7 @@ def text_field(body: Mapping[str, Any], key: str, *, limit: int = MAX_NAME) -> s
 
 
 def check_duid(value: Any, key: str = "duid") -> str:
-    if not isinstance(value, str) or not _DUID.match(value):
+    if not isinstance(value, str) or not _DUID.fullmatch(value):
         raise ValidationError("must be 1-64 letters, digits or . _ : -", key)
     return value
 
@@ -345,7 +350,7 @@ def news_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         value = body["created_at"]
         try:
             out["created_at"] = iso(parse_iso(value))
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, OverflowError):
             raise ValidationError("must be an ISO 8601 timestamp", "created_at") from None
     return out
 
