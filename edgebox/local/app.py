@@ -13,7 +13,7 @@ from edgebox.errors import ValidationError
 from edgebox.local import status
 from edgebox.local.admin import iptv_admin_api
 from edgebox.local.events import events_api
-from edgebox.local.http import json_error
+from edgebox.local.http import BodyTooLarge, json_error
 from edgebox.local.iptv import client_api
 from edgebox.local.led import led_api
 
@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+BODY_TIMEOUT = 30.0
 
 
-def create_app(box: Box) -> QuartTrio:
+def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
+    """`body_timeout`: seconds a client has to send a whole request body (then 408)."""
     app = QuartTrio("edgebox", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = body_timeout
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -35,9 +38,17 @@ def create_app(box: Box) -> QuartTrio:
     async def invalid(exc: ValidationError) -> Response:
         return json_error(400, exc.message, exc.field)
 
+    @app.errorhandler(BodyTooLarge)
+    async def too_large(exc: BodyTooLarge) -> Response:
+        return json_error(413, exc.message, exc.field)
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
-        return json_error(exc.code or 500, exc.description or exc.name)
+        response = json_error(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # e.g. the Allow of a 405
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     async def crash(exc: Exception) -> Response:

@@ -6,7 +6,9 @@ import hmac
 import json
 from typing import Any
 
-from quart import Response, jsonify, request
+import trio
+from quart import Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestTimeout
 
 from edgebox.errors import ValidationError
 from edgebox.jsontext import depth
@@ -24,13 +26,32 @@ def json_error(status: int, message: str, field: str | None = None) -> Response:
     return response
 
 
+class BodyTooLarge(ValidationError):
+    """A request body over the route's limit (-> 413); it is refused before it is all read."""
+
+    def __init__(self, max_bytes: int, field: str = "body") -> None:
+        super().__init__(f"must be at most {max_bytes} bytes", field)
+
+
+async def read_body(max_bytes: int, field: str = "body") -> bytes:
+    """The raw body, read no further than `max_bytes` and no longer than the app's
+    BODY_TIMEOUT (a client that drips its body gets a 408, not a worker held forever)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BodyTooLarge(max_bytes, field)
+    data = bytearray()
+    with trio.move_on_after(current_app.config["BODY_TIMEOUT"]) as waiting:
+        async for chunk in request.body:
+            data += chunk
+            if len(data) > max_bytes:
+                raise BodyTooLarge(max_bytes, field)
+    if waiting.cancelled_caught:
+        raise RequestTimeout()
+    return bytes(data)
+
+
 async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
     """The request body as JSON, or ValidationError (-> 400) saying what is wrong with it."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise ValidationError(f"body is larger than {max_bytes} bytes", "body")
-    raw = await request.get_data(cache=False)
-    if len(raw) > max_bytes:
-        raise ValidationError(f"body is larger than {max_bytes} bytes", "body")
+    raw = await read_body(max_bytes)
     if not raw.strip():
         raise ValidationError("a JSON body is required", "body")
     try:

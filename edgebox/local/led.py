@@ -26,7 +26,7 @@ from edgebox.ledsign import (
     UnknownItem,
 )
 from edgebox.local import ledschema as S
-from edgebox.local.http import json_error, read_json_object
+from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_object
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from edgebox.hub import Hub
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_FORM_BYTES = MAX_IMAGE_BYTES + 65536  # the file and its form's headers
 MAX_IMAGE_PIXELS = 4096 * 4096
 IMAGE_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "WEBP"}
 
@@ -187,10 +188,12 @@ def led_api(box: Box) -> Blueprint:
 
     @bp.post("/api/images")
     @documented(
-        "Upload an image (multipart form or raw body; PNG, JPEG, GIF, BMP, WebP)",
+        "Upload an image (raw body, or the first file of a multipart form; PNG, JPEG, GIF,"
+        " BMP, WebP)",
+        body={"type": "string", "format": "binary"},
+        body_types=tuple(f"image/{kind.lower()}" for kind in sorted(IMAGE_FORMATS)),
         response=S.IMAGE_RECORD,
         status=201,
-        content_type="application/json",
     )
     async def upload_image() -> tuple[Response, int]:
         raw = await _image_bytes()
@@ -230,18 +233,18 @@ def _session_id(body: dict[str, Any]) -> str:
 
 async def _image_bytes() -> bytes:
     """The upload: the first file of a multipart form, or the raw body."""
-    if request.content_length is not None and request.content_length > MAX_IMAGE_BYTES + 65536:
-        raise ValidationError(f"must be at most {MAX_IMAGE_BYTES} bytes", "image")
     if (request.mimetype or "").startswith("multipart/"):
+        if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+            raise BodyTooLarge(MAX_IMAGE_BYTES, "image")
         files = await request.files
         upload = next(iter(files.values()), None)
         if upload is None:
             raise ValidationError("the form holds no file", "image")
         raw = await trio.to_thread.run_sync(upload.read, MAX_IMAGE_BYTES + 1)
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise BodyTooLarge(MAX_IMAGE_BYTES, "image")
     else:
-        raw = await request.get_data(cache=False)
-    if len(raw) > MAX_IMAGE_BYTES:
-        raise ValidationError(f"must be at most {MAX_IMAGE_BYTES} bytes", "image")
+        raw = await read_body(MAX_IMAGE_BYTES, "image")
     if not raw:
         raise ValidationError("is empty", "image")
     return raw
