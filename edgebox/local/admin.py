@@ -14,7 +14,18 @@ from edgebox import iptv
 from edgebox.errors import ValidationError
 from edgebox.iptv import IptvError
 from edgebox.local.http import admin_authorized, json_error, read_json_object
-from edgebox.local.iptv import CHANNEL, DEVICE, NEWS, refusal
+from edgebox.local.iptv import (
+    ALLOWED_TYPES,
+    CHANNEL,
+    DEVICE,
+    DUID,
+    LOGO_URL,
+    LONG_TEXT,
+    NEWS,
+    STREAM_URL,
+    TEXT,
+    refusal,
+)
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -22,30 +33,106 @@ if TYPE_CHECKING:
 
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 
-_OBJ = {"type": "object"}
+# A playlist must hold an entry or a line that is not a comment, or there is nothing to import.
+_M3U_LINE = (
+    r"(^|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])[\s\x1c-\x1f]*"
+    r"([^\s\x1c-\x1f#]|#[Ee][Xx][Tt][Ii][Nn][Ff])"
+)
 IMPORT_BODY = {
     "type": "object",
     "properties": {
-        "playlist": {"type": "string", "description": "M3U/M3U8 text"},
+        "playlist": {"type": "string", "description": "M3U/M3U8 text", "pattern": _M3U_LINE},
         "type": {"enum": list(iptv.TYPES)},
     },
     "required": ["playlist", "type"],
 }
+IMPORT_LINE = {
+    "type": "object",
+    "properties": {
+        "line": {"type": "integer", "minimum": 1},
+        "action": {"enum": ["added", "updated", "unchanged", "skipped"]},
+        "name": {"type": "string"},
+        "channel_id": {"type": "integer"},
+        "reason": {"type": "string"},
+    },
+    "required": ["line", "action"],
+    "additionalProperties": False,
+}
 IMPORT_REPORT = {
     "type": "object",
     "properties": {
-        "added": {"type": "integer"},
-        "updated": {"type": "integer"},
-        "unchanged": {"type": "integer"},
-        "skipped": {"type": "integer"},
-        "lines": {"type": "array", "items": _OBJ},
+        "added": {"type": "integer", "minimum": 0},
+        "updated": {"type": "integer", "minimum": 0},
+        "unchanged": {"type": "integer", "minimum": 0},
+        "skipped": {"type": "integer", "minimum": 0},
+        "lines": {"type": "array", "items": IMPORT_LINE},
     },
+    "required": ["added", "updated", "unchanged", "skipped", "lines"],
+    "additionalProperties": False,
 }
 REORDER = {
     "type": "object",
     "properties": {"channel_ids": {"type": "array", "items": {"type": "integer"}}},
     "required": ["channel_ids"],
 }
+ADMIN_DEVICE = DEVICE | {
+    "properties": DEVICE["properties"]
+    | {
+        "activated_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+        "disabled": {"type": "boolean"},
+    },
+    "required": [*DEVICE["required"], "activation_code", "created_at", "activated_at", "disabled"],
+}
+_DEVICE_FIELDS = {
+    "owner_name": TEXT,
+    "duid": {"anyOf": [DUID, {"type": "null"}]},
+    "allowed_types": ALLOWED_TYPES,
+    "expiry_date": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+    "disabled": {"type": "boolean"},
+    "status": {"enum": ["active", "disabled"], "description": "expiry decides `expired`"},
+    "id": {"description": "ignored"},
+}
+DEVICE_BODY = {
+    "type": "object",
+    "properties": _DEVICE_FIELDS,
+    "required": ["owner_name"],
+    "additionalProperties": False,
+}
+DEVICE_EDIT = {
+    "type": "object",
+    "properties": _DEVICE_FIELDS | {"duid": {"description": "ignored"}},
+    "additionalProperties": False,
+}
+_CHANNEL_FIELDS = {
+    "name": TEXT,
+    "url": STREAM_URL,
+    "type": {"enum": list(iptv.TYPES)},
+    "category": TEXT,
+    "logo_url": LOGO_URL,
+    "has_news": {"type": "boolean"},
+    "id": {"description": "ignored"},
+    "display_order": {"description": "ignored; PUT /channels/order sets the order"},
+}
+CHANNEL_BODY = {
+    "type": "object",
+    "properties": _CHANNEL_FIELDS,
+    "required": ["name", "url", "type"],
+    "additionalProperties": False,
+}
+CHANNEL_EDIT = {"type": "object", "properties": _CHANNEL_FIELDS, "additionalProperties": False}
+_NEWS_FIELDS = {
+    "title": TEXT,
+    "body": LONG_TEXT,
+    "created_at": {"type": "string", "format": "date-time", "description": "now when absent"},
+    "id": {"description": "ignored"},
+}
+NEWS_BODY = {
+    "type": "object",
+    "properties": _NEWS_FIELDS,
+    "required": ["title", "body"],
+    "additionalProperties": False,
+}
+NEWS_EDIT = {"type": "object", "properties": _NEWS_FIELDS, "additionalProperties": False}
 
 
 def _list(schema: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +160,7 @@ def iptv_admin_api(box: Box) -> Blueprint:
     @bp.get("/devices")
     @documented(
         "Devices; `status` filters, `expiring_within_days` keeps those that end soon",
-        response=_list(DEVICE),
+        response=_list(ADMIN_DEVICE),
         auth=True,
         errors=(400,),
     )
@@ -102,8 +189,8 @@ def iptv_admin_api(box: Box) -> Blueprint:
     @bp.post("/devices")
     @documented(
         "Create a device (`owner_name`, optional `duid`, `allowed_types`, `expiry_date`, `status`)",
-        body=_OBJ,
-        response=DEVICE,
+        body=DEVICE_BODY,
+        response=ADMIN_DEVICE,
         status=201,
         auth=True,
         errors=(409,),
@@ -117,15 +204,15 @@ def iptv_admin_api(box: Box) -> Blueprint:
         return jsonify(shown(device)), 201
 
     @bp.get("/devices/<duid>")
-    @documented("One device", response=DEVICE, auth=True, errors=(404,))
+    @documented("One device", response=ADMIN_DEVICE, auth=True, errors=(404,))
     async def get_device(duid: str) -> Response:
         return jsonify(shown(catalog.device(duid)))
 
     @bp.patch("/devices/<duid>")
     @documented(
         "Edit a device: owner_name, allowed_types, expiry_date, status active/disabled",
-        body=_OBJ,
-        response=DEVICE,
+        body=DEVICE_EDIT,
+        response=ADMIN_DEVICE,
         auth=True,
         errors=(404,),
     )
@@ -135,12 +222,12 @@ def iptv_admin_api(box: Box) -> Blueprint:
         return jsonify(shown(await catalog.update_device(duid, changes)))
 
     @bp.post("/devices/<duid>/activate")
-    @documented("Switch a device on", response=DEVICE, auth=True, errors=(404,))
+    @documented("Switch a device on", response=ADMIN_DEVICE, auth=True, errors=(404,))
     async def activate_device(duid: str) -> Response:
         return jsonify(shown(await catalog.update_device(duid, {"disabled": False})))
 
     @bp.post("/devices/<duid>/disable")
-    @documented("Switch a device off", response=DEVICE, auth=True, errors=(404,))
+    @documented("Switch a device off", response=ADMIN_DEVICE, auth=True, errors=(404,))
     async def disable_device(duid: str) -> Response:
         return jsonify(shown(await catalog.update_device(duid, {"disabled": True})))
 
@@ -158,7 +245,14 @@ def iptv_admin_api(box: Box) -> Blueprint:
         return jsonify([c.public(i) for i, c in enumerate(catalog.channels, start=1)])
 
     @bp.post("/channels")
-    @documented("Add a channel at the end", body=CHANNEL, response=CHANNEL, status=201, auth=True)
+    @documented(
+        "Add a channel at the end",
+        body=CHANNEL_BODY,
+        response=CHANNEL,
+        status=201,
+        auth=True,
+        errors=(409,),
+    )
     async def create_channel() -> tuple[Response, int]:
         fields = iptv.channel_fields(await read_json_object(), partial=False)
         return jsonify((await catalog.add_channel(fields)).public()), 201
@@ -169,7 +263,7 @@ def iptv_admin_api(box: Box) -> Blueprint:
         return jsonify(catalog.channel(channel_id).public())
 
     @bp.patch("/channels/<int:channel_id>")
-    @documented("Edit a channel", body=_OBJ, response=CHANNEL, auth=True, errors=(404,))
+    @documented("Edit a channel", body=CHANNEL_EDIT, response=CHANNEL, auth=True, errors=(404,))
     async def edit_channel(channel_id: int) -> Response:
         catalog.channel(channel_id)
         fields = iptv.channel_fields(await read_json_object(), partial=True)
@@ -220,13 +314,15 @@ def iptv_admin_api(box: Box) -> Blueprint:
         return jsonify([n.public() for n in iptv.newest_first(catalog.news)])
 
     @bp.post("/news")
-    @documented("Add a news item", body=NEWS, response=NEWS, status=201, auth=True)
+    @documented(
+        "Add a news item", body=NEWS_BODY, response=NEWS, status=201, auth=True, errors=(409,)
+    )
     async def create_news() -> tuple[Response, int]:
         fields = iptv.news_fields(await read_json_object(), partial=False)
         return jsonify((await catalog.add_news(fields)).public()), 201
 
     @bp.patch("/news/<int:news_id>")
-    @documented("Edit a news item", body=_OBJ, response=NEWS, auth=True, errors=(404,))
+    @documented("Edit a news item", body=NEWS_EDIT, response=NEWS, auth=True, errors=(404,))
     async def edit_news(news_id: int) -> Response:
         catalog.news_item(news_id)
         fields = iptv.news_fields(await read_json_object(), partial=True)

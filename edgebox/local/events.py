@@ -16,6 +16,7 @@ import trio
 from quart import Blueprint, Response, current_app
 
 from edgebox import ledsign
+from edgebox.local import ledschema as S
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -24,6 +25,22 @@ if TYPE_CHECKING:
 
 KEEP_ALIVE = 15.0
 KEEP_ALIVE_COMMENT = b": keep-alive\n\n"
+
+EDITOR = {
+    "type": "object",
+    "properties": {
+        "locked": {"type": "boolean"},
+        "locked_by": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["locked", "locked_by"],
+    "additionalProperties": False,
+}
+PLAYLIST = {
+    "type": "object",
+    "properties": {"items": S.ITEMS, "action": {"enum": list(ledsign.ACTIONS)}},
+    "required": ["items", "action"],
+    "additionalProperties": False,
+}
 
 
 def sse_event(payload: dict[str, Any]) -> bytes:
@@ -82,6 +99,7 @@ def events_api(box: Box) -> Blueprint:
     @bp.get("/api/events/brightness")
     @documented(
         "Brightness changes (SSE; a keep-alive comment every 15 s)",
+        response=S.BRIGHTNESS,
         content_type="text/event-stream",
     )
     async def brightness() -> Response:
@@ -96,7 +114,9 @@ def events_api(box: Box) -> Blueprint:
 
     @bp.get("/api/events/editor")
     @documented(
-        "Preview lock changes: `locked`, `locked_by` (SSE)", content_type="text/event-stream"
+        "Preview lock changes: `locked`, `locked_by` (SSE)",
+        response=EDITOR,
+        content_type="text/event-stream",
     )
     async def editor() -> Response:
         def current() -> dict[str, Any]:
@@ -108,7 +128,11 @@ def events_api(box: Box) -> Blueprint:
         )
 
     @bp.get("/api/events/playlist")
-    @documented("Playlist changes: `items`, `action` (SSE)", content_type="text/event-stream")
+    @documented(
+        "Playlist changes: `items`, `action` (SSE)",
+        response=PLAYLIST,
+        content_type="text/event-stream",
+    )
     async def playlist() -> Response:
         # The first event carries the whole playlist as an "Update": every action does.
         return respond(

@@ -55,19 +55,50 @@ def too_many(verdict: Verdict, what: str) -> Response:
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"anyOf": [_STR, {"type": "null"}]}
+# Text fields are stripped before the check, as Python strips: \s and the \x1c-\x1f separators.
+_BLANK = r"\s\x1c-\x1f"
+TEXT = {"type": "string", "maxLength": iptv.MAX_NAME, "pattern": f"[^{_BLANK}]"}
+LONG_TEXT = TEXT | {"maxLength": iptv.MAX_TEXT}
+DUID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+_SCHEMES = "|".join(
+    "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in scheme)
+    for scheme in iptv.STREAM_SCHEMES
+)
+STREAM_URL = {
+    "type": "string",
+    "maxLength": iptv.MAX_URL,
+    "pattern": f"^[{_BLANK}]*({_SCHEMES}):",
+    "description": f"a {'/'.join(iptv.STREAM_SCHEMES)} URL",
+}
+LOGO_URL = {"anyOf": [{"type": "string", "maxLength": iptv.MAX_URL}, {"type": "null"}]}
+_TYPE = {"enum": list(iptv.TYPES)}
+_TYPES = "(" + "|".join(iptv.TYPES) + ")"
+ALLOWED_TYPES = {
+    "anyOf": [
+        {
+            "type": "string",
+            "pattern": f"^[{_BLANK},]*({_TYPES}[{_BLANK}]*(,[{_BLANK},]*{_TYPES}[{_BLANK}]*)*)?$",
+            "description": "comma-separated: FTA,Local,Premium",
+        },
+        {"type": "array", "items": _TYPE},
+    ]
+}
+_DATE = {"type": "string", "format": "date"}
+_STAMP = {"type": "string", "format": "date-time"}
 DEVICE = {
     "type": "object",
     "properties": {
         "id": {"type": "integer"},
-        "duid": _STR,
+        "duid": DUID,
         "owner_name": _STR,
         "allowed_types": {"type": "string", "description": "comma-separated: FTA,Local,Premium"},
-        "expiry_date": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+        "expiry_date": {"anyOf": [_DATE, {"type": "null"}]},
         "status": {"enum": list(iptv.STATUSES)},
-        "activation_code": _STR,
-        "created_at": {"type": "string", "format": "date-time"},
+        "activation_code": {"type": "string", "pattern": "^[0-9]{4}$"},
+        "created_at": _STAMP,
     },
     "required": ["id", "duid", "owner_name", "allowed_types", "expiry_date", "status"],
+    "additionalProperties": False,
 }
 CHANNEL = {
     "type": "object",
@@ -76,12 +107,13 @@ CHANNEL = {
         "name": _STR,
         "url": _STR,
         "logo_url": _NULLABLE_STR,
-        "type": {"enum": list(iptv.TYPES)},
+        "type": _TYPE,
         "category": _STR,
         "has_news": {"type": "boolean"},
         "display_order": {"type": "integer"},
     },
     "required": ["id", "name", "url", "logo_url", "type", "category", "has_news"],
+    "additionalProperties": False,
 }
 NEWS = {
     "type": "object",
@@ -89,9 +121,10 @@ NEWS = {
         "id": {"type": "integer"},
         "title": _STR,
         "body": _STR,
-        "created_at": {"type": "string", "format": "date-time"},
+        "created_at": _STAMP,
     },
     "required": ["id", "title", "body", "created_at"],
+    "additionalProperties": False,
 }
 CHECK = {
     "type": "object",
@@ -103,35 +136,50 @@ CHECK = {
         "news": {"type": "array", "items": NEWS},
     },
     "required": ["status", "device"],
+    "additionalProperties": False,
 }
-DUID_BODY = {"type": "object", "properties": {"duid": _STR}, "required": ["duid"]}
+DUID_BODY = {"type": "object", "properties": {"duid": DUID}, "required": ["duid"]}
 REGISTER_BODY = {
     "type": "object",
     "properties": {
-        "device_name": _STR,
-        "duid": {"type": "string", "description": "the TV's own id; generated when absent"},
+        "device_name": TEXT,
+        "duid": {
+            "anyOf": [DUID, {"type": "null"}],
+            "description": "the TV's own id; generated when absent",
+        },
     },
     "required": ["device_name"],
 }
 ACTIVATE_BODY = {
     "type": "object",
-    "properties": {"duid": _STR, "activation_code": {"type": "string", "pattern": "^[0-9]{4}$"}},
+    "properties": {
+        "duid": DUID,
+        "activation_code": {
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-9]{4}$"},
+                {"type": "integer", "minimum": 0, "maximum": 9999},
+            ]
+        },
+    },
     "required": ["duid", "activation_code"],
 }
 DEVICE_MESSAGE = {
     "type": "object",
     "properties": {"message": _STR, "device": DEVICE},
     "required": ["message", "device"],
+    "additionalProperties": False,
 }
 CHANNELS = {
     "type": "object",
     "properties": {"channels": {"type": "array", "items": CHANNEL}},
     "required": ["channels"],
+    "additionalProperties": False,
 }
 NEWS_LIST = {
     "type": "object",
     "properties": {"news": {"type": "array", "items": NEWS}},
     "required": ["news"],
+    "additionalProperties": False,
 }
 
 

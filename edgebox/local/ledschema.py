@@ -37,6 +37,7 @@ SEGMENT: Schema = {
 }
 TEXT: Schema = {
     "type": "object",
+    "description": "segments must lie within the text (`end` at most its length)",
     "properties": {
         "text": {"type": "string", "maxLength": ledsign.MAX_TEXT_CHARS},
         "scroll": {"type": "boolean"},
@@ -50,9 +51,12 @@ TEXT: Schema = {
         },
     },
     "required": ["text"],
+    "if": {"properties": {"scroll": {"const": True}}, "required": ["scroll"]},
+    "then": {"properties": {"speed": {"exclusiveMinimum": 0}}},
 }
 IMAGE: Schema = {
     "type": "object",
+    "description": "`image_id` names an image uploaded with POST /api/images",
     "properties": {
         "image_id": ID,
         "x": {"type": "integer", "minimum": -ledsign.MAX_OFFSET, "maximum": ledsign.MAX_OFFSET},
@@ -69,15 +73,31 @@ CLOCK: Schema = {
         "color": COLOR,
     },
 }
+
+
+def _tagged(kind: str) -> Schema:
+    """Content whose tag is `kind`: in `content_type`, `type` or both (a null tag is absent)."""
+    return {
+        "anyOf": [
+            {"properties": {"content_type": {"const": kind}}, "required": ["content_type"]},
+            {"properties": {"type": {"const": kind}}, "required": ["type"]},
+        ]
+    }
+
+
+def _content(kind: str, data: Schema) -> Schema:
+    tag = {"enum": [kind, None]}
+    return {
+        "type": "object",
+        "properties": {"content_type": tag, "type": tag, "data": data},
+        "required": ["data"],
+        **_tagged(kind),
+    }
+
+
 CONTENT: Schema = {
-    "type": "object",
     "description": "`content_type` (the document) or `type` (the web editor); both are written",
-    "properties": {
-        "content_type": {"enum": list(ledsign.CONTENT_TYPES)},
-        "type": {"enum": list(ledsign.CONTENT_TYPES)},
-        "data": {"anyOf": [TEXT, IMAGE, CLOCK]},
-    },
-    "required": ["data"],
+    "oneOf": [_content("Text", TEXT), _content("Image", IMAGE), _content("Clock", CLOCK)],
 }
 COLORS: Schema = {
     "type": "object",
@@ -86,43 +106,62 @@ COLORS: Schema = {
     },
     "required": ["colors"],
 }
+_NO_SETTINGS: Schema = {"anyOf": [{"type": "null"}, {"type": "object", "maxProperties": 0}]}
 BORDER: Schema = {
     "anyOf": [
         {"type": "null"},
-        {"enum": list(ledsign.BORDER_EFFECTS)},
+        {"enum": ["None", "Rainbow"]},
         {
             "type": "object",
             "properties": {
-                "None": {"type": "null"},
-                "Rainbow": {"type": "null"},
+                "None": _NO_SETTINGS,
+                "Rainbow": _NO_SETTINGS,
                 **{name: COLORS for name in ("Pulse", "Sparkle", "Gradient")},
             },
+            "propertyNames": {"enum": list(ledsign.BORDER_EFFECTS)},
             "minProperties": 1,
             "maxProperties": 1,
         },
     ]
 }
+_DURATION: Schema = {"type": "number", "exclusiveMinimum": 0, "maximum": ledsign.MAX_DURATION}
+_REPEATS: Schema = {"type": "integer", "minimum": 0, "maximum": ledsign.MAX_REPEATS}
+_NULL: Schema = {"type": "null"}
 ITEM: Schema = {
     "type": "object",
-    "description": "A playlist item: exactly one of `duration` and `repeat_count`",
+    "description": (
+        "A playlist item: exactly one of `duration` and `repeat_count`; a `repeat_count` above"
+        " 0 counts scroll passes, so it needs scrolling text"
+    ),
     "properties": {
-        "id": {"anyOf": [ID, {"type": "null"}]},
-        "duration": {
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": ledsign.MAX_DURATION},
-                {"type": "null"},
-            ]
-        },
-        "repeat_count": {
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": ledsign.MAX_REPEATS},
-                {"type": "null"},
-            ]
-        },
+        "id": {"anyOf": [ID, _NULL]},
+        "duration": {"anyOf": [_DURATION, _NULL]},
+        "repeat_count": {"anyOf": [_REPEATS, _NULL]},
         "border_effect": BORDER,
         "content": CONTENT,
     },
     "required": ["content"],
+    "oneOf": [
+        {"properties": {"duration": _DURATION, "repeat_count": _NULL}, "required": ["duration"]},
+        {
+            "properties": {"repeat_count": _REPEATS, "duration": _NULL},
+            "required": ["repeat_count"],
+            "if": {"properties": {"repeat_count": {"exclusiveMinimum": 0}}},
+            "then": {
+                "properties": {
+                    "content": {
+                        **_tagged("Text"),
+                        "properties": {
+                            "data": {
+                                "properties": {"scroll": {"const": True}},
+                                "required": ["scroll"],
+                            }
+                        },
+                    }
+                }
+            },
+        },
+    ],
 }
 ITEMS: Schema = {"type": "array", "items": ITEM}
 REORDER: Schema = {
@@ -135,14 +174,15 @@ BRIGHTNESS: Schema = {
     "properties": {"brightness": {"type": "integer", "minimum": 0, "maximum": 100}},
     "required": ["brightness"],
 }
+SESSION_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 128}
 SESSION: Schema = {
     "type": "object",
-    "properties": {"session_id": {"type": "string"}},
+    "properties": {"session_id": SESSION_ID},
     "required": ["session_id"],
 }
 PREVIEW: Schema = {
     "type": "object",
-    "properties": {"item": ITEM, "session_id": {"type": "string"}},
+    "properties": {"item": ITEM, "session_id": SESSION_ID},
     "required": ["item", "session_id"],
 }
 PREVIEW_STATUS: Schema = {

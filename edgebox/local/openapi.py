@@ -38,6 +38,7 @@ class RouteDoc:
     query: tuple[str, ...] = ()
     auth: bool = False
     content_type: str = "application/json"
+    body_types: tuple[str, ...] = ("application/json",)
 
 
 def documented(
@@ -50,12 +51,17 @@ def documented(
     query: tuple[str, ...] = (),
     auth: bool = False,
     content_type: str = "application/json",
+    body_types: tuple[str, ...] = ("application/json",),
 ) -> Callable[[F], F]:
-    """Attach what the OpenAPI document says about a route to its view function."""
+    """Attach what the OpenAPI document says about a route to its view function.
+
+    `response` of an event stream (`content_type="text/event-stream"`) is the schema of each
+    event's JSON `data`. `body_types` are the media types the one `body` schema is sent as.
+    """
 
     def mark(view: F) -> F:
         view.__openapi__ = RouteDoc(  # type: ignore[attr-defined]
-            summary, body, response, status, errors, query, auth, content_type
+            summary, body, response, status, errors, query, auth, content_type, body_types
         )
         return view
 
@@ -175,9 +181,10 @@ def build(app: Quart, title: str = "edgebox LAN APIs") -> Schema:
             if parameters:
                 operation["parameters"] = parameters
             if doc.body is not None:
+                body = schemas.of(doc.body)
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": schemas.of(doc.body)}},
+                    "content": {media: {"schema": body} for media in doc.body_types},
                 }
             if doc.auth:
                 operation["security"] = [{"adminToken": []}]
@@ -193,9 +200,30 @@ def build(app: Quart, title: str = "edgebox LAN APIs") -> Schema:
     }
 
 
+def sse_event(data: Schema | None = None) -> Schema:
+    """One Server-Sent Event as OpenAPI 3.1 describes a stream: `data` holds JSON text."""
+    payload: Schema = {"type": "string", "contentMediaType": "application/json"}
+    if data is not None:
+        payload["contentSchema"] = data
+    return {
+        "type": "object",
+        "description": "one event of the stream; comments (keep-alives) are not events",
+        "properties": {
+            "event": {"type": "string"},
+            "data": payload,
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+        "required": ["data"],
+    }
+
+
 def _responses(schemas: SchemaBuilder, doc: RouteDoc) -> Schema:
     ok: Schema = {"description": "success"}
-    if doc.response is not None:
+    if doc.content_type == "text/event-stream":
+        data = None if doc.response is None else schemas.of(doc.response)
+        ok["content"] = {doc.content_type: {"schema": sse_event(data)}}
+    elif doc.response is not None:
         ok["content"] = {doc.content_type: {"schema": schemas.of(doc.response)}}
     elif doc.content_type != "application/json":
         ok["content"] = {doc.content_type: {"schema": {"type": "string"}}}
@@ -203,6 +231,6 @@ def _responses(schemas: SchemaBuilder, doc: RouteDoc) -> Schema:
         "description": "error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    codes = set(doc.errors) | ({400} if doc.body is not None else set())
+    codes = set(doc.errors) | ({400, 413} if doc.body is not None else set())
     codes |= {401} if doc.auth else set()
     return {str(doc.status): ok} | {str(c): error for c in sorted(codes)}

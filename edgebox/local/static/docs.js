@@ -48,7 +48,7 @@ async function main() {
       }
       if (op.requestBody) {
         box.appendChild(el("h3", "Request body"));
-        const schema = op.requestBody.content["application/json"].schema;
+        const schema = Object.values(op.requestBody.content)[0].schema;
         box.appendChild(el("pre", JSON.stringify(resolve(spec, schema), null, 2)));
       }
       box.appendChild(el("h3", "Responses"));
