@@ -204,7 +204,7 @@ def led_api(box: Box) -> Blueprint:
         return jsonify(ledsign.image_to_json(image)), 201
 
     @bp.get("/api/images/<image_id>")
-    @documented("An uploaded image", content_type="application/octet-stream", errors=(404,))
+    @documented("An uploaded image, kept as PNG", content_type="image/png", errors=(404,))
     async def get_image(image_id: str) -> Response:
         image = hub.led_images.get(image_id)
         if image is None:
