@@ -166,6 +166,31 @@ async def test_resume_survives_a_restart_of_the_box(rig: Rig) -> None:
     assert again.path_for(item).read_bytes() == data
 
 
+async def test_large_part_is_vouched_for_while_it_downloads(rig: Rig) -> None:
+    """A power cut runs no cleanup: the store must already know the part is worth resuming."""
+    data = os.urandom(media.RECORD_PART_AFTER + 3 * MiB)
+    item = rig.add("clip.mp4", data)
+    rig.cloud.slow_bytes_per_s = 64 * MiB
+    cache = await rig.cache()
+    key = media.PART_PREFIX + cache.path_for(item).name
+    seen: list[Any] = []
+    with trio.CancelScope() as scope:
+
+        def progress(done: int, total: int) -> None:
+            seen.append((done, rig.store.get_sync(key)))
+            if done > media.RECORD_PART_AFTER:
+                scope.cancel()
+
+        await rig.ensure(cache, item, progress=progress)
+    assert seen[0][1] is None
+    assert seen[-1][1] == f"{item.checksum}:{len(data)}"
+
+    rig.cloud.slow_bytes_per_s = None
+    kept = seen[-1][0]
+    assert await rig.ensure(await rig.cache(), item) == len(data) - kept
+    assert cache.path_for(item).read_bytes() == data
+
+
 async def test_server_that_ignores_the_range_gets_the_file_again_from_the_start(rig: Rig) -> None:
     data = os.urandom(2 * MiB + 3)
     item = rig.add("clip.mp4", data)

@@ -41,6 +41,7 @@ MAX_NAME = 120
 MAX_EXTENSION = 16
 VERIFIED_PREFIX = "media/verified/"
 PART_PREFIX = "media/part/"
+RECORD_PART_AFTER = 8 * CHUNK
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -265,18 +266,17 @@ class MediaCache:
         final = self.directory / name
         owner = f"{item.checksum}:{item.file_size}"
         resumable = self._parts.get(name) == owner
+        if not resumable and name in self._parts:
+            await self._forget([], [name])
         try:
             part = await trio.to_thread.run_sync(
-                _PartFile.open, final.with_name(name + PART), resumable, item.file_size
+                _PartFile.open, final.with_name(name + PART), owner, resumable, item.file_size
             )
         except OSError as exc:
             raise self._failed("disk", _disk_error(name, exc)) from exc
         self._sizes[part.path.name] = part.size
         finished = False
         try:
-            if not resumable:
-                self._parts[name] = owner
-                await self.store.set(PART_PREFIX + name, owner)
             await self._make_room(name, item.file_size - part.size, keep_names)
             self._pending[name] = item.file_size - part.size
             transferred = await self._fetch(http, url, headers, item, name, part, progress)
@@ -305,10 +305,12 @@ class MediaCache:
         finally:
             self._pending.pop(name, None)
             with trio.CancelScope(shield=True):
-                if not finished and part.size == 0:
-                    await self._discard(name, part)
-                else:
-                    await trio.to_thread.run_sync(part.close)
+                if not (finished or part.discarded):
+                    if part.size == 0:
+                        await self._discard(name, part)
+                    elif not part.recorded:
+                        await self._record_part(name, part)
+                await trio.to_thread.run_sync(part.close)
         record = Verified(st.st_size, st.st_mtime_ns, item.checksum)
         self._sizes.pop(part.path.name, None)
         self._sizes[name] = st.st_size
@@ -431,6 +433,8 @@ class MediaCache:
                         return
                     self._sizes[part.path.name] = part.size
                     self._pending[name] = total - part.size
+                    if not part.recorded and part.size >= RECORD_PART_AFTER:
+                        await self._record_part(name, part)
                     if self.metrics is not None:
                         self.metrics.sync_bytes.inc(len(block))
                     if progress is not None:
@@ -526,6 +530,16 @@ class MediaCache:
         if finals or parts:
             await self.store.run(delete)
 
+    async def _record_part(self, name: str, part: _PartFile) -> None:
+        """Vouch for a part so that a later ensure, even after a restart, resumes it.
+
+        Small parts are vouched for only when their download fails: after a power cut they are
+        fetched again, which costs less than a store write for every file.
+        """
+        self._parts[name] = part.owner
+        await self.store.set(PART_PREFIX + name, part.owner)
+        part.recorded = True
+
     async def _discard(self, name: str, part: _PartFile) -> None:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(part.discard)
@@ -561,13 +575,20 @@ class _Overflow(Exception):
 
 
 class _PartFile:
-    """A `.part` file and the MD5 of everything in it; used by one worker thread at a time."""
+    """A `.part` file and the MD5 of everything in it; used by one worker thread at a time.
 
-    def __init__(self, path: Path, file: io.BufferedIOBase, md5: Any, size: int) -> None:
-        self.path, self.file, self.md5, self.size = path, file, md5, size
+    `owner` ("md5:size") names the item it is becoming; `recorded` says the store knows that.
+    """
+
+    def __init__(
+        self, path: Path, owner: str, file: io.BufferedIOBase, md5: Any, size: int, recorded: bool
+    ) -> None:
+        self.path, self.owner, self.file, self.md5, self.size = path, owner, file, md5, size
+        self.recorded = recorded
+        self.discarded = False
 
     @classmethod
-    def open(cls, path: Path, resumable: bool, limit: int) -> _PartFile:
+    def open(cls, path: Path, owner: str, resumable: bool, limit: int) -> _PartFile:
         """The existing part re-hashed when it belongs to this item and is no longer than it;
         else an empty one."""
         md5 = hashlib.md5()
@@ -579,10 +600,10 @@ class _PartFile:
             else:
                 size = _hash_into(file, md5)
                 if size <= limit:
-                    return cls(path, file, md5, size)
+                    return cls(path, owner, file, md5, size, True)
                 file.close()
                 md5 = hashlib.md5()
-        return cls(path, open(path, "wb"), md5, 0)
+        return cls(path, owner, open(path, "wb"), md5, 0, False)
 
     def write(self, block: bytes) -> None:
         self.file.write(block)
@@ -614,6 +635,7 @@ class _PartFile:
     def discard(self) -> None:
         self.file.close()
         self.path.unlink(missing_ok=True)
+        self.discarded = True
 
 
 def _prepare(directory: Path) -> list[_Entry]:
