@@ -10,6 +10,7 @@ import trio
 from PIL import Image
 
 from edgebox import config, gateway
+from edgebox.sim.cloud import SimCloud
 from tests.browser import chromium
 from tests.conftest import ADMIN_TOKEN
 from tests.fakes.panel import MakePanel
@@ -30,11 +31,17 @@ CANVAS_PIXELS = """(() => {
 async def test_status_page_shows_the_panel_change_when_an_led_item_is_added(
     make_config: Callable[..., config.VenueConfig],
     panels: MakePanel,
+    cloud: SimCloud,
     nursery: trio.Nursery,
     tmp_path: Path,
 ) -> None:
+    slide = cloud.add_media("slide.png", b"\x89PNG" * 1000)
+    cloud.set_playlists("front", [cloud.playlist(101, "Lobby", [slide])])
     panel = await panels(64, 32)
-    cfg = make_config(panels=[{"name": "front", "port": str(panel.path), "baudrate": 2_000_000}])
+    cfg = make_config(
+        cloud={"base_url": cloud.base_url, "ws_url": cloud.ws_url, "enabled": True},
+        panels=[{"name": "front", "port": str(panel.path), "baudrate": 2_000_000}],
+    )
     box = await gateway.open_box(cfg)
     await nursery.start(gateway.run, box)
     base = box.lan_urls[0]
@@ -52,6 +59,11 @@ async def test_status_page_shows_the_panel_change_when_an_led_item_is_added(
         await page.wait_for("document.getElementById('ready')?.textContent === 'ready'")
         assert "test" in await page.evaluate("document.getElementById('title').textContent")
         await page.wait_for("document.getElementById('panels').textContent.includes('front')")
+        await page.wait_for("document.getElementById('cloud').textContent.includes('connected')")
+        await page.wait_for(
+            "(t => t.includes('Lobby') && t.includes('ready'))"
+            "(document.getElementById('playlists').textContent)"
+        )
         idle = await page.wait_for(CANVAS_PIXELS)
         assert idle["red"] == 0
         assert (await api.post("/api/playlist/items", json=item)).status_code == 201
