@@ -89,8 +89,11 @@ class TextOverlay:
 class Playback:
     """What one cloud screen plays: its playlist, position and whether it runs.
 
-    `generation` grows with every command so a player restarts the item even when the index
-    did not change (play_media on the current item, previous on a one-item playlist).
+    `generation` grows with every command that moves the position, so a player restarts the
+    item even when the index did not change (play_media on the current item, previous on a
+    one-item playlist). Play and pause keep it: the player resumes where it paused. `index`
+    also follows the player as it moves on by itself, so next, previous and a restart count
+    from what the screen shows.
     """
 
     playlist_id: int | None = None
@@ -257,8 +260,9 @@ class Hub:
 
     # Playback of cloud screens
 
-    async def _update_playback(self, screen: str, new: Playback) -> None:
-        new = attrs.evolve(new, generation=self.playback[screen].generation + 1)
+    async def _update_playback(self, screen: str, new: Playback, *, moved: bool = True) -> None:
+        generation = self.playback[screen].generation
+        new = attrs.evolve(new, generation=generation + 1 if moved else generation)
         await self.commit(
             "playback",
             (screen, new),
@@ -299,10 +303,22 @@ class Hub:
             )
 
     async def play(self, screen: str | None = None) -> None:
-        await self._each(screen, lambda p: attrs.evolve(p, playing=True))
+        await self._each(screen, lambda p: attrs.evolve(p, playing=True), moved=False)
 
     async def pause(self, screen: str | None = None) -> None:
-        await self._each(screen, lambda p: attrs.evolve(p, playing=False))
+        """Pause; the player also pauses its screen this way when the playlist has ended."""
+        await self._each(screen, lambda p: attrs.evolve(p, playing=False), moved=False)
+
+    async def playing_at(self, screen: str, generation: int, index: int) -> None:
+        """The player moved on to `index` by itself; ignored if a command came in meanwhile."""
+        self._screens(screen)
+        async with self._lock:
+            old = self.playback[screen]
+            if old.generation != generation or old.index == index:
+                return
+            if not 0 <= index < len(old.media_ids):
+                return
+            await self._update_playback(screen, attrs.evolve(old, index=index), moved=False)
 
     async def next(self, screen: str | None = None) -> None:
         await self._each(screen, lambda p: _step(p, +1))
@@ -329,12 +345,12 @@ class Hub:
         await self._each(screen, jump)
         return found
 
-    async def _each(self, screen: str | None, change: Any) -> None:
+    async def _each(self, screen: str | None, change: Any, *, moved: bool = True) -> None:
         async with self._lock:
             for s in self._screens(screen):
                 new = change(self.playback[s])
                 if new is not self.playback[s]:
-                    await self._update_playback(s, new)
+                    await self._update_playback(s, new, moved=moved)
 
     # The LED sign: its playlist, uploaded images and the editors' preview lock.
     # Topics: `led_playlist` -> (action, items) with action in ledsign.ACTIONS;

@@ -92,3 +92,20 @@ def test_overlay_rejects_bad_values() -> None:
         TextOverlay(text="x", text_color="white")
     with pytest.raises(ValidationError, match=r"text_overlay\.text"):
         TextOverlay(text="  ")
+
+
+async def test_pause_and_play_keep_the_generation_and_the_player_moves_the_index(hub: Hub) -> None:
+    await hub.set_playlist("front", 7, [11, 12, 13])
+    generation = hub.playback["front"].generation
+    await hub.pause()
+    await hub.play()
+    assert hub.playback["front"].generation == generation
+    await hub.playing_at("front", generation, 2)
+    assert hub.playback["front"].index == 2
+    assert hub.playback["front"].generation == generation
+    await hub.next()  # counts from where the player is
+    assert hub.playback["front"].index == 0
+    await hub.playing_at("front", generation, 1)  # from before the command: ignored
+    assert hub.playback["front"].index == 0
+    await hub.playing_at("front", hub.playback["front"].generation, 9)  # no such index
+    assert hub.playback["front"].index == 0
