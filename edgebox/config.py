@@ -81,6 +81,7 @@ class CloudConfig:
     heartbeat_interval: float = attrs.field(default=20.0, validator=_check(between(1, 600)))
     request_timeout: float = attrs.field(default=30.0, validator=_check(between(1, 600)))
     screenshot_interval: float = attrs.field(default=0.0, validator=_check(between(0, 86_400)))
+    screenshot_on_change: bool = False
     enabled: bool = True
 
 

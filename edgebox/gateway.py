@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache
     from edgebox.drivers.driver import PanelDriver
     from edgebox.player import Player
+    from edgebox.screenplayer import ScreenPlayer
     from edgebox.systemd import Notifier
     from edgebox.upstream.client import CloudClient
     from edgebox.upstream.protocol import DeviceScreens
@@ -121,7 +122,7 @@ class Box:
     ready_checks: dict[str, ReadyCheck] = attrs.Factory(dict)
     started_at: float = attrs.Factory(time.monotonic)
     panels: dict[str, PanelDriver] = attrs.Factory(dict)
-    players: dict[str, Player] = attrs.Factory(dict)
+    players: dict[str, Player | ScreenPlayer] = attrs.Factory(dict)
     iptv: Catalog = attrs.Factory(lambda self: Catalog(self.store), takes_self=True)
     notifier: Notifier | None = None  # set when systemd runs the box as a notify service
     media: MediaCache | None = None  # opened by open_box, with or without a cloud

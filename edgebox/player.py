@@ -206,7 +206,7 @@ class Player:
 
 
 def led_services(box: Box) -> list[tuple[str, Service]]:
-    """A player per `led` canvas and a service per panel, each supervised on its own."""
+    """A player per canvas (`led` or a cloud screen) and a service per panel, each on its own."""
     drivers = {cfg.name: PanelDriver.from_config(cfg) for cfg in box.config.panels}
     box.panels.update(drivers)
     images_dir = box.config.cache.directory / ledsign.IMAGES_DIRECTORY
@@ -218,9 +218,9 @@ def led_services(box: Box) -> list[tuple[str, Service]]:
             box.players[canvas.name] = player
             found.append((f"player:{canvas.name}", player.run))
         else:
-            # Cloud screens as a canvas source come with the cloud player; until then the panels
-            # of such a canvas are opened but stay dark.
-            log.info("canvas %s: source %s is not played yet", canvas.name, canvas.source)
+            from edgebox.screenplayer import screen_services
+
+            found += screen_services(box, canvas, mine)
     found += [(f"panel:{name}", driver.run) for name, driver in drivers.items()]
     box.status_sources["panels"] = lambda: panel_rows(box)
     return found
