@@ -132,6 +132,7 @@ class SimCloud:
     ignore_range: bool = False  # answer 200 with the whole body even when asked for a range
     drop_ws_after_messages: int | None = None  # close a socket after N messages from the box
     drop_ws_after_seconds: float | None = None
+    hang_after_headers: bool = False  # REST and media answers send headers, then nothing
 
     # What happened.
     tokens: dict[str, Token] = attrs.field(factory=dict)
@@ -151,8 +152,8 @@ class SimCloud:
 
     urls: CloudURLs | None = None
     _next_media_id: int = 1001
-    _sockets: dict[int, tuple[trio.MemorySendChannel[dict[str, Any]], trio.CancelScope]] = (
-        attrs.field(factory=dict)
+    _sockets: dict[int, tuple[trio.MemorySendChannel[Any], trio.CancelScope]] = attrs.field(
+        factory=dict
     )
     _changed: trio.Event = attrs.field(factory=trio.Event)
 
@@ -314,8 +315,10 @@ class SimCloud:
 
     # --- WebSocket --------------------------------------------------------------------------
 
-    async def send_action(self, action: dict[str, Any]) -> int:
-        """Push a server → device message to every connected socket; returns how many."""
+    async def send_action(self, action: dict[str, Any] | str | bytes) -> int:
+        """Push a server → device message to every connected socket; returns how many.
+
+        A dict goes as JSON text; a str or bytes goes as it is, for garbage frames."""
         channels = [send for send, _scope in self._sockets.values()]
         for send in channels:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -413,6 +416,8 @@ def create_app(cloud: SimCloud) -> QuartTrio:
         cloud._notify()
         if cloud.down:
             return _error(503, "Service unavailable")
+        if cloud.hang_after_headers:
+            return Response(_hang(), status=200, content_type="application/json")
         if cloud.fail_status is not None:
             status = cloud.fail_status
             if cloud.fail_times is not None:
@@ -563,6 +568,11 @@ def create_app(cloud: SimCloud) -> QuartTrio:
     return app
 
 
+async def _hang() -> AsyncIterator[bytes]:
+    await trio.sleep_forever()
+    yield b""  # pragma: no cover - never reached; makes this an async generator
+
+
 async def _body(cloud: SimCloud, data: bytes, start: int, limit: int) -> AsyncIterator[bytes]:
     pos = start
     while pos < limit:
@@ -577,7 +587,7 @@ async def _body(cloud: SimCloud, data: bytes, start: int, limit: int) -> AsyncIt
 
 async def _run_socket(cloud: SimCloud, sn: str) -> None:
     """Relay actions to the device and record what it says until it leaves or a knob drops it."""
-    send, receive = trio.open_memory_channel[dict[str, Any]](100)
+    send, receive = trio.open_memory_channel[dict[str, Any] | str | bytes](100)
     key = id(send)
     count = 0
     with trio.CancelScope() as scope:
@@ -593,7 +603,8 @@ async def _run_socket(cloud: SimCloud, sn: str) -> None:
 
                 async def forward() -> None:
                     async for action in receive:
-                        await websocket.send(json.dumps(action))
+                        frame = action if isinstance(action, str | bytes) else json.dumps(action)
+                        await websocket.send(frame)
 
                 nursery.start_soon(forward)
                 while True:

@@ -12,15 +12,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
 from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.errors import EdgeboxError, ProtocolError
+from edgebox.errors import EdgeboxError, ProtocolError, UpstreamError
 from edgebox.metrics import Metrics
 from edgebox.upstream import protocol
-from edgebox.upstream.client import CloudClient
+from edgebox.upstream.client import CloudClient, origin
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,15 @@ class Outbox:
             self.metrics.outbox_length.set(self.length)
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """A failure of the network path (refused, unreachable, timed out), not an HTTP answer."""
+    if isinstance(exc, UpstreamError):
+        exc = exc.__cause__ or exc
+    if isinstance(exc, HandshakeError):
+        return getattr(exc, "status_code", None) is None
+    return isinstance(exc, OSError | trio.TooSlowError | httpx.TransportError)
+
+
 _LINK_ERRORS = (ConnectionClosed, HandshakeError, OSError, trio.TooSlowError, EdgeboxError)
 
 
@@ -101,6 +111,8 @@ class ControlChannel:
         heartbeat: float = 20.0,
         backoff: Backoff | None = None,
         metrics: Metrics | None = None,
+        probe_every: float = 3.0,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.outbox = outbox
@@ -113,6 +125,9 @@ class ControlChannel:
         self.last_error: str | None = None
         self.ignored = 0
         self.sent = 0
+        self.unreachable = False  # the last failure was the network, not the cloud's answer
+        self.probe_every = probe_every
+        self.on_connect = on_connect
 
     def url(self, token: str) -> str:
         base = self.client.config.ws_url
@@ -132,6 +147,7 @@ class ControlChannel:
                 if not isinstance(exc, _LINK_ERRORS):
                     raise
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self.unreachable = _unreachable(exc)
                 status = getattr(exc, "status_code", None)
                 if isinstance(exc, HandshakeError) and status in (401, 403) and token:
                     await self.client.invalidate(token)
@@ -139,7 +155,25 @@ class ControlChannel:
                 self.connected = False
             delay = self.backoff.next_delay()
             log.info("control socket down (%s); reconnecting in %.1f s", self.last_error, delay)
-            await trio.sleep(delay)
+            with trio.move_on_after(delay):
+                if self.unreachable:
+                    await self._until_reachable()
+                else:
+                    await trio.sleep_forever()
+
+    async def _until_reachable(self) -> None:
+        """While the cloud cannot be reached at all, a TCP connect every few seconds ends the
+        backoff as soon as it answers again; a SYN costs a recovering cloud next to nothing."""
+        _scheme, host, port = origin(self.client.config.ws_url)
+        while True:
+            await trio.sleep(self.probe_every * self.backoff.rng.uniform(0.75, 1.25))
+            with trio.move_on_after(self.probe_every):
+                try:
+                    stream = await trio.open_tcp_stream(host, port or 443)
+                except OSError:
+                    continue
+                await stream.aclose()
+                return
 
     async def _session(self, token: str) -> None:
         async with open_websocket_url(
@@ -151,6 +185,8 @@ class ControlChannel:
             if self.metrics is not None:
                 self.metrics.ws_reconnects.inc()
             log.info("control socket connected")
+            if self.on_connect is not None:
+                await self.on_connect()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ping, ws)
                 nursery.start_soon(self._send, ws)

@@ -116,6 +116,7 @@ def upstream_services(box: Box) -> list[tuple[str, Service]]:
         hub_commands(box.hub, sync.request),
         heartbeat=cloud.heartbeat_interval,
         metrics=box.metrics,
+        on_connect=sync.catch_up,
     )
     box.sync = sync
 

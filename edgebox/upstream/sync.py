@@ -123,6 +123,11 @@ class Sync:
         except trio.WouldBlock:
             log.warning("dropping %s: %d playlist requests already wait", action, 64)
 
+    async def catch_up(self) -> None:
+        """The control socket is back: if the last fetch failed, sync now, not at the backoff."""
+        if self.last_error is not None:
+            await self.request(protocol.ReloadPlaylist())
+
     async def handle(self, action: PlaylistAction) -> None:
         match action:
             case protocol.ReloadPlaylist():
