@@ -70,4 +70,4 @@ async def box(
     nursery.cancel_scope.cancel()
 
 
-pytest_plugins = ["tests.fakes.panel", "tests.fakes.cloud"]
+pytest_plugins = ["tests.fakes.panel", "tests.fakes.cloud", "tests.parts"]

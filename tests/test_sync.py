@@ -3,97 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from edgebox import config
-from edgebox.cache.media import MediaCache
-from edgebox.cache.store import Store
-from edgebox.hub import Hub
 from edgebox.sim.cloud import SimCloud
 from edgebox.upstream import protocol
-from edgebox.upstream.client import CloudClient
-from edgebox.upstream.control import Outbox
-from edgebox.upstream.sync import Sync
-from tests.conftest import base_venue
-
-
-def venue(cloud: SimCloud, tmp_path: Path, **cache: Any) -> config.VenueConfig:
-    return config.parse(
-        base_venue(
-            tmp_path / "data",
-            cloud={"base_url": cloud.base_url, "ws_url": cloud.ws_url, "enabled": True},
-            cache={"directory": str(tmp_path / "data"), **cache},
-        )
-    )
-
-
-class Parts:
-    """One box's cloud side, reopened on the same directory to stand for a restart."""
-
-    def __init__(self, cloud: SimCloud, tmp_path: Path) -> None:
-        self.cloud = cloud
-        self.cfg = venue(cloud, tmp_path)
-
-    async def open(self) -> Sync:
-        self.store = await Store.open(self.cfg.cache.directory / "state")
-        self.hub = await Hub.load(self.store)
-        self.media = await MediaCache.open(self.cfg.cache, self.store)
-        self.outbox = Outbox(self.store)
-        await self.outbox.open()
-        self.http = CloudClient.make_http(self.cfg.cloud)
-        self.client = CloudClient(self.cfg.cloud, "SN-TEST-1", self.store, self.http)
-
-        async def register() -> None:
-            await self.client.register(FACTS)
-
-        self.sync = Sync(
-            self.client, self.media, self.store, self.hub, self.outbox, register=register
-        )
-        return self.sync
-
-    async def close(self) -> None:
-        await self.http.aclose()
-        self.store.close_sync()
-
-    async def sent(self) -> list[dict[str, Any]]:
-        """Everything the outbox holds, in order, taken out as the control socket would."""
-        out = []
-        while (found := await self.store.outbox_peek()) is not None:
-            out.append(found[1])
-            await self.outbox.ack(found[0])
-        return out
-
-
-FACTS = protocol.DeviceFacts(
-    "SN-TEST-1", "edgebox", "edgebox-1", "edgebox", "Debian", "64x32", "1GB", "1GB", "0", 50, 50
-)
-
-
-@pytest.fixture
-async def parts(cloud: SimCloud, tmp_path: Path) -> AsyncIterator[Parts]:
-    p = Parts(cloud, tmp_path)
-    await p.open()
-    yield p
-    await p.close()
+from tests.parts import Parts, statuses
 
 
 def add_files(cloud: SimCloud, count: int, size: int = 20_000, first: int = 0) -> list[dict]:
     return [
         cloud.add_media(f"slide{first + i}.png", bytes([first + i]) * size) for i in range(count)
-    ]
-
-
-def statuses(messages: list[dict[str, Any]], playlist_id: int) -> list[tuple[str, int]]:
-    return [
-        (m["status"], m["downloaded_items"])
-        for m in messages
-        if m["type"] == "playlist_status" and m["playlist_id"] == playlist_id
     ]
 
 

@@ -133,6 +133,7 @@ class SimCloud:
     drop_ws_after_messages: int | None = None  # close a socket after N messages from the box
     drop_ws_after_seconds: float | None = None
     hang_after_headers: bool = False  # REST and media answers send headers, then nothing
+    playlists_body: bytes | None = None  # the playlists answer, as raw bytes (hostile JSON)
 
     # What happened.
     tokens: dict[str, Token] = attrs.field(factory=dict)
@@ -478,6 +479,8 @@ def create_app(cloud: SimCloud) -> QuartTrio:
             return _error(400, "sn_number is required")
         if cloud.require_registration and sn not in cloud.devices:
             return _error(404, "Device not found")
+        if cloud.playlists_body is not None:
+            return Response(cloud.playlists_body, content_type="application/json")
         return _json(cloud.device_screens(sn))
 
     @api.post("/screenshot")

@@ -262,7 +262,8 @@ class Sync:
         state = PlaylistState(
             playlist.id,
             playlist.name,
-            total_items=len(playlist.media_items),
+            total_items=len(playlist.media_items) + len(playlist.rejected),
+            missing_files=list(playlist.rejected),
             bytes_total=sum(i.file_size for i in playlist.media_items),
         )
         self.playlists[playlist.id] = state
@@ -279,7 +280,9 @@ class Sync:
                 state.downloaded_items += 1
                 state.bytes_done += item.file_size
         if not todo:
-            state.status = "ready"
+            state.status = protocol.outcome(
+                state.total_items, state.downloaded_items, state.missing_files
+            )
             await self._report_final(state)
             return state
         await self.outbox.put(state.message())
@@ -306,6 +309,8 @@ class Sync:
             state.error = (
                 errors[0] if len(errors) == 1 else f"all {len(errors)} failed: {errors[0]}"
             )
+        elif state.status == "partial" and errors:
+            state.error = errors[0]  # not sent with `partial`; for the status page
         await self._report_final(state, force=True)
         return state
 
