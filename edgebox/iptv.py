@@ -217,17 +217,23 @@ class Device:
         }
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Device:
+    def from_json(cls, raw: Any) -> Device:
+        """A device as the store keeps it; ValidationError names what is unreadable."""
+        obj = _stored(raw, "device")
+        code = obj.get("activation_code")
+        if not (isinstance(code, str) and len(code) == 4 and code.isascii() and code.isdigit()):
+            raise ValidationError("must be 4 digits", "activation_code")
+        activated = obj.get("activated_at")
         return cls(
-            id=raw["id"],
-            duid=raw["duid"],
-            owner_name=raw["owner_name"],
-            activation_code=raw["activation_code"],
-            created_at=raw["created_at"],
-            allowed_types=tuple(raw["allowed_types"]),
-            expiry_date=parse_expiry(raw["expiry_date"]),
-            activated_at=raw["activated_at"],
-            disabled=raw["disabled"],
+            id=_stored_id(obj),
+            duid=check_duid(obj.get("duid")),
+            owner_name=text_field(obj, "owner_name"),
+            activation_code=code,
+            created_at=_stored_stamp(obj.get("created_at"), "created_at"),
+            allowed_types=parse_allowed_types(obj.get("allowed_types")),
+            expiry_date=parse_expiry(obj.get("expiry_date")),
+            activated_at=None if activated is None else _stored_stamp(activated, "activated_at"),
+            disabled=check_bool(obj.get("disabled"), "disabled"),
         )
 
 
@@ -285,8 +291,11 @@ class Channel:
         return attrs.asdict(self)
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Channel:
-        return cls(**raw)
+    def from_json(cls, raw: Any) -> Channel:
+        """A channel as the store keeps it, checked as the API checks a new one."""
+        obj = _stored(raw, "channel")
+        fields = channel_fields({k: v for k, v in obj.items() if k != "id"}, partial=False)
+        return cls(id=_stored_id(obj), **fields)
 
 
 CHANNEL_FIELDS = ("name", "url", "type", "category", "logo_url", "has_news")
@@ -334,8 +343,38 @@ class News:
     to_json = public
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> News:
-        return cls(**raw)
+    def from_json(cls, raw: Any) -> News:
+        """A news item as the store keeps it; its date must parse, or sorting the news fails."""
+        obj = _stored(raw, "news")
+        return cls(
+            id=_stored_id(obj),
+            title=text_field(obj, "title"),
+            body=text_field(obj, "body", limit=MAX_TEXT),
+            created_at=_stored_stamp(obj.get("created_at"), "created_at"),
+        )
+
+
+def _stored(raw: Any, kind: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ValidationError(f"a stored {kind} must be a JSON object", kind)
+    return raw
+
+
+def _stored_id(obj: Mapping[str, Any]) -> int:
+    value = obj.get("id")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError("must be a positive integer", "id")
+    return value
+
+
+def _stored_stamp(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("must be an ISO 8601 timestamp", key)
+    try:
+        parse_iso(value)
+    except (ValueError, OverflowError):
+        raise ValidationError("must be an ISO 8601 timestamp", key) from None
+    return value
 
 
 def news_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:

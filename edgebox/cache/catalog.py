@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import diskcache
@@ -32,6 +33,8 @@ from edgebox.iptv import (
     NotFound,
 )
 
+log = logging.getLogger(__name__)
+
 DEVICE_PREFIX = "iptv/device/"
 CHANNELS = "iptv/channels"
 NEWS = "iptv/news"
@@ -50,15 +53,22 @@ class Catalog:
 
     @classmethod
     def load_sync(cls, store: Store, clock: Callable[[], dt.datetime] = iptv.utc_now) -> Catalog:
+        """The catalog in the store. An unreadable entry (a device, a channel, a news item, or
+        a list that does not parse) is logged and skipped, as the hub skips LED items: one bad
+        record must not keep the box from starting, nor the TVs from the rest."""
         catalog = cls(store, clock)
         with store.cache.transact():
             for key in list(store.cache.iterkeys()):
                 if isinstance(key, str) and key.startswith(DEVICE_PREFIX):
-                    device = Device.from_json(store.get_sync(key))
-                    catalog.devices[device.duid] = device
-            catalog.channels = [Channel.from_json(c) for c in store.get_sync(CHANNELS, [])]
-            catalog.news = [News.from_json(n) for n in store.get_sync(NEWS, [])]
-            catalog.ids.update(store.get_sync(IDS, {}))
+                    device = _readable("device", key, lambda k=key: _device(store, k))
+                    if device is not None:
+                        catalog.devices[device.duid] = device
+            catalog.channels = _unique(
+                _readable_list(store, CHANNELS, "channel", Channel.from_json)
+            )
+            catalog.news = _unique(_readable_list(store, NEWS, "news item", News.from_json))
+            saved_ids = _readable("id counters", IDS, lambda: store.get_sync(IDS, {}))
+        catalog.ids = _next_ids(catalog, saved_ids)
         return catalog
 
     @classmethod
@@ -250,6 +260,67 @@ class Catalog:
         async with self._lock:
             self.news_item(news_id)
             await self._put_news([n for n in self.news if n.id != news_id])
+
+
+_UNREADABLE = (ValidationError, KeyError, TypeError, ValueError)  # json.loads raises ValueError
+T = TypeVar("T")
+
+
+def _readable(kind: str, key: str, read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except _UNREADABLE as exc:
+        log.warning("ignoring an unreadable saved IPTV %s (%s): %s", kind, key, exc)
+        return None
+
+
+def _device(store: Store, key: str) -> Device:
+    device = Device.from_json(store.get_sync(key))
+    if DEVICE_PREFIX + device.duid != key:
+        raise ValidationError(f"is {device.duid!r}, not the one its key names", "duid")
+    return device
+
+
+def _readable_list(store: Store, key: str, kind: str, parse: Callable[[Any], T]) -> list[T]:
+    raw = _readable(f"{kind} list", key, lambda: store.get_sync(key, []))
+    if not isinstance(raw, list):
+        if raw is not None:
+            log.warning("ignoring the saved IPTV %s list (%s): not a list", kind, key)
+        return []
+    found = []
+    for index, entry in enumerate(raw):
+        parsed = _readable(kind, f"{key}[{index}]", lambda e=entry: parse(e))
+        if parsed is not None:
+            found.append(parsed)
+    return found
+
+
+def _unique(entries: list[T]) -> list[T]:
+    """The first entry of each id, so an edit or delete by id always means one entry."""
+    seen: set[int] = set()
+    kept = []
+    for entry in entries:
+        if entry.id not in seen:  # type: ignore[attr-defined]
+            seen.add(entry.id)  # type: ignore[attr-defined]
+            kept.append(entry)
+    return kept
+
+
+def _next_ids(catalog: Catalog, saved: Any) -> dict[str, int]:
+    """The saved id counters, but never at or below an id in use (a lost or stale counter
+    would hand out an id twice)."""
+    in_use = {
+        "device": [d.id for d in catalog.devices.values()],
+        "channel": [c.id for c in catalog.channels],
+        "news": [n.id for n in catalog.news],
+    }
+    saved = saved if isinstance(saved, dict) else {}
+    ids = {}
+    for kind, used in in_use.items():
+        value = saved.get(kind)
+        counter = value if isinstance(value, int) and not isinstance(value, bool) else 1
+        ids[kind] = max(counter, 1, *(i + 1 for i in used))
+    return ids
 
 
 def _same(offered: str, expected: str) -> bool:
