@@ -24,6 +24,7 @@ from edgebox.local.iptv import (
     NEWS,
     STREAM_URL,
     TEXT,
+    WHITESPACE,
     refusal,
 )
 from edgebox.local.openapi import documented
@@ -35,8 +36,8 @@ MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 
 # A playlist must hold an entry or a line that is not a comment, or there is nothing to import.
 _M3U_LINE = (
-    r"(^|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])[\s\x1c-\x1f]*"
-    r"([^\s\x1c-\x1f#]|#[Ee][Xx][Tt][Ii][Nn][Ff])"
+    rf"(^|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])[{WHITESPACE}]*"
+    rf"([^{WHITESPACE}#]|#[Ee][Xx][Tt][Ii][Nn][Ff])"
 )
 IMPORT_BODY = {
     "type": "object",

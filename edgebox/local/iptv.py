@@ -55,8 +55,10 @@ def too_many(verdict: Verdict, what: str) -> Response:
 
 _STR = {"type": "string"}
 _NULLABLE_STR = {"anyOf": [_STR, {"type": "null"}]}
-# Text fields are stripped before the check, as Python strips: \s and the \x1c-\x1f separators.
-_BLANK = r"\s\x1c-\x1f"
+# Text fields are stripped before they are checked, and Python's whitespace is not JSON
+# Schema's \s (it adds \x1c-\x1f and \x85, and \ufeff is not in it): spelled out here.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BLANK = WHITESPACE
 TEXT = {"type": "string", "maxLength": iptv.MAX_NAME, "pattern": f"[^{_BLANK}]"}
 LONG_TEXT = TEXT | {"maxLength": iptv.MAX_TEXT}
 DUID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
@@ -279,7 +281,7 @@ def client_api(box: Box) -> Blueprint:
     @bp.get("/channels")
     @documented(
         "The channels a device may watch, in the server's order",
-        query=("duid",),
+        query=(("duid", DUID),),
         response=CHANNELS,
         errors=(400, 403, 404, 429),
     )
@@ -295,7 +297,7 @@ def client_api(box: Box) -> Blueprint:
     @bp.get("/news")
     @documented(
         "News for a device, newest first",
-        query=("duid",),
+        query=(("duid", DUID),),
         response=NEWS_LIST,
         errors=(400, 403, 404, 429),
     )

@@ -35,7 +35,7 @@ class RouteDoc:
     response: BodySpec = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    query: tuple[str, ...] = ()
+    query: tuple[str | tuple[str, Schema], ...] = ()
     auth: bool = False
     content_type: str = "application/json"
     body_types: tuple[str, ...] = ("application/json",)
@@ -48,7 +48,7 @@ def documented(
     response: BodySpec = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
-    query: tuple[str, ...] = (),
+    query: tuple[str | tuple[str, Schema], ...] = (),
     auth: bool = False,
     content_type: str = "application/json",
     body_types: tuple[str, ...] = ("application/json",),
@@ -57,6 +57,7 @@ def documented(
 
     `response` of an event stream (`content_type="text/event-stream"`) is the schema of each
     event's JSON `data`. `body_types` are the media types the one `body` schema is sent as.
+    `query` names required query parameters, as a name (a string) or (name, schema).
     """
 
     def mark(view: F) -> F:
@@ -168,8 +169,10 @@ def build(app: Quart, title: str = "edgebox LAN APIs") -> Schema:
             for conv, name in _PARAM.findall(rule.rule)
         ]
         parameters += [
-            {"name": q, "in": "query", "required": True, "schema": {"type": "string"}}
-            for q in doc.query
+            {"name": name, "in": "query", "required": True, "schema": schema}
+            for name, schema in (
+                (q, {"type": "string"}) if isinstance(q, str) else q for q in doc.query
+            )
         ]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operation: Schema = {
