@@ -36,9 +36,9 @@ def venue(cloud: SimCloud, tmp_path: Path, **cache: Any) -> config.VenueConfig:
 class Parts:
     """One box's cloud side, reopened on the same directory to stand for a restart."""
 
-    def __init__(self, cloud: SimCloud, tmp_path: Path) -> None:
+    def __init__(self, cloud: SimCloud, tmp_path: Path, **cache: Any) -> None:
         self.cloud = cloud
-        self.cfg = venue(cloud, tmp_path)
+        self.cfg = venue(cloud, tmp_path, **cache)
 
     async def open(self) -> Sync:
         self.store = await Store.open(self.cfg.cache.directory / "state")

@@ -60,6 +60,9 @@ async def test_sync_through_a_running_box_shows_a_bar_per_file_and_the_outcome(
         await nursery.start(gateway.run, box)
         port = int(box.lan_urls[0].rsplit(":", 1)[1])
         venue = venue_file(tmp_path, cloud, port)
+        with trio.fail_after(10):
+            while box.sync is None or box.sync.syncs == 0:
+                await trio.sleep(0.02)
         playlist(cloud, 201, ["lobby-loop.png", "menu.png"], "back")
         capsys.readouterr()
         assert await trio.to_thread.run_sync(cli.main, ["sync", "--config", str(venue)]) == 0

@@ -118,6 +118,7 @@ class MediaCache:
     _parts: dict[str, str]  # final name -> "md5:size" of the item its .part holds
     _sizes: dict[str, int]  # every file in the directory, finals and parts, by name
     _pending: dict[str, int] = attrs.Factory(dict)  # bytes in-flight downloads will still write
+    _room: trio.Lock = attrs.Factory(trio.Lock)
     _locks: dict[str, trio.Lock] = attrs.Factory(dict)
 
     @classmethod
@@ -277,8 +278,9 @@ class MediaCache:
         self._sizes[part.path.name] = part.size
         finished = False
         try:
-            await self._make_room(name, item.file_size - part.size, keep_names)
-            self._pending[name] = item.file_size - part.size
+            async with self._room:  # one check-and-reserve at a time, or two could both fit
+                await self._make_room(name, item.file_size - part.size, keep_names)
+                self._pending[name] = item.file_size - part.size
             transferred = await self._fetch(http, url, headers, item, name, part, progress)
             if part.size < item.file_size:
                 raise self._failed(
@@ -321,7 +323,12 @@ class MediaCache:
             self.store.set_sync(VERIFIED_PREFIX + name, record.to_json())
             cache.delete(PART_PREFIX + name)
 
-        await self.store.run(commit)
+        try:
+            await self.store.run(commit)
+        except CacheError as exc:
+            # The file itself is whole and checked; without its record the next start hashes
+            # it once more instead of trusting its stat.
+            log.warning("media %s verified but not recorded: %s", name, exc)
         self._report_size()
         log.info("media %s verified (%d bytes, %d transferred)", name, st.st_size, transferred)
         return transferred

@@ -6,8 +6,10 @@ runs in a worker thread; a whole transaction stays inside one thread call, as di
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 import diskcache
 import trio
 
-from edgebox.errors import CacheError
+from edgebox.errors import CacheError, StorageFull
 
 T = TypeVar("T")
 
@@ -63,7 +65,7 @@ class Store:
             with self.cache.transact():
                 return fn(self.cache)
 
-        return await trio.to_thread.run_sync(call)
+        return await _in_thread(call)
 
     def get_sync(self, key: str, default: Any = None) -> Any:
         raw = self.cache.get(key, _MISSING)
@@ -73,13 +75,13 @@ class Store:
         self.cache.set(key, json.dumps(value, separators=(",", ":")))
 
     async def get(self, key: str, default: Any = None) -> Any:
-        return await trio.to_thread.run_sync(self.get_sync, key, default)
+        return await _in_thread(self.get_sync, key, default)
 
     async def set(self, key: str, value: Any) -> None:
-        await trio.to_thread.run_sync(self.set_sync, key, value)
+        await _in_thread(self.set_sync, key, value)
 
     async def delete(self, key: str) -> None:
-        await trio.to_thread.run_sync(self.cache.delete, key)
+        await _in_thread(self.cache.delete, key)
 
     async def set_many(self, items: dict[str, Any]) -> None:
         def write(_cache: diskcache.Cache) -> None:
@@ -92,14 +94,14 @@ class Store:
 
     async def outbox_append(self, message: dict[str, Any]) -> None:
         text = json.dumps(message, separators=(",", ":"))
-        await trio.to_thread.run_sync(lambda: self.cache.push(text, prefix=OUTBOX))
+        await _in_thread(lambda: self.cache.push(text, prefix=OUTBOX))
 
     async def outbox_peek(self) -> tuple[str, dict[str, Any]] | None:
         def peek() -> tuple[str, dict[str, Any]] | None:
             key, value = self.cache.peek(prefix=OUTBOX, default=(None, None))
             return None if key is None else (key, json.loads(value))
 
-        return await trio.to_thread.run_sync(peek)
+        return await _in_thread(peek)
 
     async def outbox_ack(self, key: str) -> None:
         await self.delete(key)
@@ -110,4 +112,20 @@ class Store:
                 1 for k in self.cache.iterkeys() if isinstance(k, str) and k.startswith(OUTBOX)
             )
 
-        return await trio.to_thread.run_sync(count)
+        return await _in_thread(count)
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a store call in a worker thread; a full disk or a broken file is a CacheError."""
+    try:
+        return await trio.to_thread.run_sync(fn, *args)
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):
+            raise StorageFull(f"the state store cannot grow: {exc}") from exc
+        raise CacheError(f"the state store failed: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise CacheError(f"the state store failed: {exc}") from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageFull(f"the state store cannot grow: {exc}") from exc
+        raise CacheError(f"the state store failed: {exc}") from exc

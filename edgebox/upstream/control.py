@@ -35,6 +35,7 @@ class Outbox:
         self.store = store
         self.metrics = metrics
         self._added = trio.Event()
+        self._order = trio.Lock()
         self.length = 0
         self.dropped = 0
 
@@ -43,7 +44,9 @@ class Outbox:
         self._gauge()
 
     async def put(self, message: dict[str, Any]) -> None:
-        await self.store.outbox_append(message)
+        """Append in call order: the lock is fair, so concurrent producers never swap places."""
+        async with self._order:
+            await self.store.outbox_append(message)
         self.length += 1
         while self.length > MAX_OUTBOX:
             oldest = await self.store.outbox_peek()

@@ -175,24 +175,34 @@ class Sync:
                 return False
             finally:
                 self.first_attempt.set()
-            self.last_error = None
-            self.last_sync = time.time()
-            self.syncs += 1
-            await self.store.set(SNAPSHOT_KEY, protocol.screens_to_json(screens))
-            self._use(screens)
-            listed = {p.id for _, p in screens.playlists()}
-            self.playlists = {i: s for i, s in self.playlists.items() if i in listed}
-            changed = False
-            for playlist in _current_first(screens):
-                changed |= (await self._download(playlist)).changed
-            await self._apply(screens, follow=True)
-            await self._evict(screens)
-            if announce or changed:
-                await self._send_ready()
+            try:
+                await self._after_fetch(screens, announce=announce)
+            except CacheError as exc:
+                self.last_error = f"the box's storage failed: {exc}"
+                log.error("playlist sync: %s", self.last_error)
+                self._finished(False)
+                return False
             if self.metrics is not None:
                 self.metrics.sync_duration.observe(trio.current_time() - started)
             self._finished(True)
             return True
+
+    async def _after_fetch(self, screens: DeviceScreens, *, announce: bool) -> None:
+        """Persist, download, report and apply one good fetch."""
+        self.last_error = None
+        self.last_sync = time.time()
+        self.syncs += 1
+        await self.store.set(SNAPSHOT_KEY, protocol.screens_to_json(screens))
+        self._use(screens)
+        listed = {p.id for _, p in screens.playlists()}
+        self.playlists = {i: s for i, s in self.playlists.items() if i in listed}
+        changed = False
+        for playlist in _current_first(screens):
+            changed |= (await self._download(playlist)).changed
+        await self._apply(screens, follow=True)
+        await self._evict(screens)
+        if announce or changed:
+            await self._send_ready()
 
     async def switch(self, playlist_id: int) -> None:
         """Download the playlist first, then play it, if any of it could be had."""
@@ -297,7 +307,10 @@ class Sync:
                 errors.append(str(exc))
                 return
             state.downloaded_items += 1
-            await self.outbox.put(state.message())
+            try:
+                await self.outbox.put(state.message())
+            except CacheError as exc:
+                log.warning("playlist %d: a progress report was lost: %s", state.playlist_id, exc)
 
         async with trio.open_nursery() as nursery:
             for item in todo:
