@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean image image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# One venue's disk image and update bundle, from Debian packages (as root): out/<venue>.img
+image: $(STAMP)
+	@test -n "$(VENUE)" || { echo "usage: make image VENUE=path/to/venue.toml" >&2; exit 2; }
+	tools/system-deps image
+	$(BIN)/python -m image build $(VENUE)
+
+# Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
+image-test: $(STAMP)
+	tools/system-deps image
+	$(BIN)/python -m pytest -m image -s tests/test_image.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

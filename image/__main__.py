@@ -1,0 +1,3 @@
+from image.build import main
+
+raise SystemExit(main())

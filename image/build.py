@@ -1,0 +1,533 @@
+"""`python -m image build VENUE`: the project and one venue file become `out/<venue>.img`, a disk
+to flash, and `out/<venue>.update.tar`, the same system as an A/B update bundle.
+
+Debian comes from Debian's mirror only (debootstrap, then apt inside the new root, with the
+security updates); the project's wheel is built in the same run, and its Python dependencies are
+wheels that pip fetches from PyPI at the versions pinned by the project's .venv (Debian 12's own
+python3-trio, -httpx and -hypercorn are older than the project needs, and quart-trio and cattrs
+are not packaged). The build runs as root: debootstrap and chroot need it. The disk is assembled
+from file system images (`mkfs.ext4 -d`, mtools), with no loop device and no mount on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import attrs
+
+from edgebox import cli, config
+from edgebox.config import VenueConfig
+from edgebox.errors import EdgeboxError
+from image import rootfs, update
+
+PROJECT = rootfs.HERE.parent
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY = "http://deb.debian.org/debian-security"
+DEB_CACHE = Path("/var/cache/edgebox-debootstrap")
+# debootstrap's minbase plus what the box runs; the kernel comes after the security sources.
+BASE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "systemd-boot",
+    "systemd-resolved",
+    "systemd-timesyncd",
+    "initramfs-tools",
+    "zstd",
+    "e2fsprogs",
+    "python3",
+    "python3-venv",
+)
+KERNEL = "linux-image-amd64"
+# Kernel modules no box uses (graphics, sound, cameras, radios, exotic buses): 170 MB less to
+# flash and to send with every update. USB serial, storage, wired network and file systems stay.
+PRUNED_MODULES = (
+    "drivers/gpu",
+    "drivers/media",
+    "drivers/net/wireless",
+    "drivers/infiniband",
+    "drivers/staging",
+    "drivers/iio",
+    "drivers/comedi",
+    "drivers/isdn",
+    "drivers/bluetooth",
+    "net/bluetooth",
+    "net/wireless",
+    "net/mac80211",
+    "sound",
+)
+# Units that would write to the read-only root, or change it behind the image's back.
+MASKED = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+    "systemd-boot-update.service",
+)
+ENABLED = ("systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service")
+HOST_TOOLS = {
+    "debootstrap": "debootstrap",
+    "unshare": "util-linux",
+    "mkfs.ext4": "e2fsprogs",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
+    "sfdisk": "fdisk",
+    "systemd-analyze": "systemd",
+}
+GPT_TYPES = {
+    "esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+    "root-a": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",  # Linux root (x86-64)
+    "root-b": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
+    "data": "0FC63DAF-8483-4772-8E79-3D69D8477DE4",  # Linux file system data
+}
+CHROOT_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LC_ALL": "C.UTF-8",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+MIB = 1 << 20
+
+
+class ImageError(EdgeboxError):
+    """The image cannot be built; the message says what to fix."""
+
+
+@attrs.frozen
+class Layout:
+    """Partition sizes (MiB). A slot is sized for the updates to come, not for today's root."""
+
+    esp: int = 256
+    slot: int = 1536
+    data: int = 1024
+
+    def sizes(self) -> dict[str, int]:
+        return {"esp": self.esp, "root-a": self.slot, "root-b": self.slot, "data": self.data}
+
+
+@attrs.frozen
+class Outputs:
+    image: Path
+    bundle: Path
+    version: str
+    seconds: float
+
+
+def log(message: str) -> None:
+    print(f"image: {message}", file=sys.stderr, flush=True)
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    capture: bool = False,
+    quiet: bool = False,
+) -> str:
+    """Run a build step; its output goes to the terminal unless captured or silenced."""
+    stdout = subprocess.PIPE if capture else subprocess.DEVNULL if quiet else None
+    result = subprocess.run(
+        [str(a) for a in argv], check=True, text=True, input=input, env=env, stdout=stdout
+    )
+    return result.stdout or ""
+
+
+def in_root(root: Path, *argv: str | Path) -> None:
+    """Run a command chrooted into `root`, with /proc mounted in a private mount namespace:
+    whatever happens, nothing stays mounted inside the build tree."""
+    run(
+        [
+            *("unshare", "--mount", "--pid", "--fork", f"--mount-proc={root / 'proc'}"),
+            *("chroot", root, *argv),
+        ],
+        env=CHROOT_ENV,
+    )
+
+
+def check_venue(venue_file: Path) -> VenueConfig:
+    """`edgebox check-config`, then what the image itself needs; refuses with every problem."""
+    if cli.cmd_check_config(argparse.Namespace(file=venue_file)) != 0:
+        raise ImageError(f"{venue_file}: fix the venue file; the image was not built")
+    cfg = config.load(venue_file)
+    problems = rootfs.image_problems(cfg)
+    if problems:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise ImageError(f"{venue_file}: {len(problems)} problem(s) for an image; not built")
+    return cfg
+
+
+def check_host() -> None:
+    missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise ImageError(
+            f"missing build tools from Debian packages {missing}: run `tools/system-deps image`"
+        )
+    if os.geteuid() != 0:
+        raise ImageError("debootstrap and chroot need root: run the build as root")
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree, after making sure no file system is mounted under `path`."""
+    if not path.exists():
+        return
+    prefix = str(path.resolve()) + "/"
+    with open("/proc/self/mountinfo") as mounts:
+        inside = [line.split()[4] for line in mounts if line.split()[4].startswith(prefix)]
+    if inside:
+        raise ImageError(f"file systems are mounted under {path}: {inside}; unmount them first")
+    shutil.rmtree(path)
+
+
+def build_wheels(work: Path) -> Path:
+    """The project's wheel and its dependencies at the versions the project's .venv runs."""
+    wheels = work / "wheels"
+    remove_tree(wheels)
+    wheels.mkdir(parents=True)
+    python = sys.executable
+    quiet = "--quiet"
+    run([python, "-m", "pip", "wheel", quiet, "--no-deps", "--wheel-dir", wheels, PROJECT])
+    (own,) = wheels.glob("edgebox-*.whl")
+    freeze = run([python, "-m", "pip", "freeze", "--exclude-editable"], capture=True)
+    constraints = work / "constraints.txt"
+    constraints.write_text(freeze)
+    run([python, "-m", "pip", "wheel", quiet, "--wheel-dir", wheels, "-c", constraints, own])
+    return wheels
+
+
+def debootstrap(root: Path) -> None:
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            *("unshare", "--mount", "--fork", "debootstrap", "--variant=minbase"),
+            *(f"--cache-dir={DEB_CACHE}", "--include=" + ",".join(BASE_PACKAGES)),
+            *(SUITE, root, MIRROR),
+        ],
+        quiet=True,
+    )
+
+
+@contextlib.contextmanager
+def host_dns(root: Path) -> Iterator[None]:
+    """The host's resolv.conf while apt runs inside the root; the image keeps resolved's link."""
+    resolv = root / "etc/resolv.conf"
+    link = os.readlink(resolv) if resolv.is_symlink() else None
+    resolv.unlink(missing_ok=True)
+    shutil.copyfile("/etc/resolv.conf", resolv)
+    try:
+        yield
+    finally:
+        resolv.unlink()
+        if link is not None:
+            resolv.symlink_to(link)
+
+
+def install_packages(root: Path) -> None:
+    """Security and point-release updates, then the kernel; the .debs are kept for next time."""
+    (root / "etc/apt/sources.list").write_text(
+        f"deb {MIRROR} {SUITE} main\n"
+        f"deb {MIRROR} {SUITE}-updates main\n"
+        f"deb {SECURITY} {SUITE}-security main\n"
+    )
+    archives = root / "var/cache/apt/archives"
+    for deb in DEB_CACHE.glob("*.deb"):
+        if not (archives / deb.name).exists():
+            shutil.copy2(deb, archives / deb.name)
+    apt = ["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold"]
+    with host_dns(root):
+        in_root(root, "apt-get", "-q", "update")
+        in_root(root, *apt, "dist-upgrade")
+        in_root(root, *apt, "install", "--no-install-recommends", KERNEL)
+    for deb in archives.glob("*.deb"):
+        if not (DEB_CACHE / deb.name).exists():
+            shutil.copy2(deb, DEB_CACHE / deb.name)
+    in_root(root, "apt-get", "clean")
+
+
+def prune_kernel(root: Path) -> None:
+    for modules in (root / "usr/lib/modules").iterdir():
+        for subtree in PRUNED_MODULES:
+            shutil.rmtree(modules / "kernel" / subtree, ignore_errors=True)
+        in_root(root, "depmod", modules.name)
+    in_root(root, "update-initramfs", "-u", "-k", "all")
+
+
+def install_venv(root: Path, wheels: Path) -> None:
+    """The project and its wheels in /opt/edgebox, byte-compiled; pip itself is not kept."""
+    inbox = root / "tmp/wheels"
+    shutil.copytree(wheels, inbox)
+    venv = str(rootfs.VENV)
+    in_root(root, "python3", "-m", "venv", venv)
+    pip = [f"{venv}/bin/python", "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    in_root(
+        root, *pip, "install", "--no-index", "--no-cache-dir", "--find-links=/tmp/wheels", "edgebox"
+    )
+    in_root(root, *pip, "uninstall", "--yes", "setuptools", "pip")
+    shutil.rmtree(inbox)
+
+
+def add_user(root: Path) -> None:
+    uid, gid = str(rootfs.UID), str(rootfs.GID)
+    in_root(root, "groupadd", "--system", "--gid", gid, rootfs.USER)
+    in_root(
+        root,
+        *("useradd", "--system", "--uid", uid, "--gid", gid, "--no-create-home"),
+        *("--home-dir", str(rootfs.STATE_DIRECTORY), "--shell", "/usr/sbin/nologin", rootfs.USER),
+    )
+
+
+def configure(root: Path) -> None:
+    """Services on and off, and every cache a first boot would build, built now: the root is
+    read-only once flashed."""
+    in_root(root, "systemctl", "enable", *ENABLED)
+    in_root(root, "systemctl", "mask", *MASKED)
+    in_root(root, "systemd-hwdb", "update")
+    in_root(root, "ldconfig")
+    excluded = ("/dev", "/proc", "/sys", "/run", "/tmp", "/var/tmp")
+    in_root(root, "systemd-tmpfiles", "--create", *(f"--exclude-prefix={p}" for p in excluded))
+
+
+def slim(root: Path) -> None:
+    """Documentation and translations go; each package's copyright file stays."""
+    for doc in (root / "usr/share/doc").iterdir():
+        if doc.is_dir() and not doc.is_symlink():
+            for item in doc.iterdir():
+                if item.name != "copyright":
+                    shutil.rmtree(item) if item.is_dir() else item.unlink()
+    for gone in ("usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists"):
+        shutil.rmtree(root / gone, ignore_errors=True)
+        (root / gone).mkdir()
+    for log_file in (root / "var/log").rglob("*"):
+        if log_file.is_file():
+            log_file.unlink()
+    for cache in (root / "var/cache/apt").glob("*.bin"):
+        cache.unlink()
+
+
+def finish(root: Path) -> None:
+    """Stamp /etc and /var as up to date with this /usr, as systemd-update-done would (Debian
+    does not ship it), so that no ConditionNeedsUpdate= unit tries to write the read-only root;
+    then the units must verify."""
+    usr = (root / "usr").stat()
+    for directory in ("etc", "var"):
+        stamp = root / directory / ".updated"
+        stamp.write_text(f"TIMESTAMP_NSEC={usr.st_mtime_ns}\n")
+        os.utime(stamp, ns=(usr.st_atime_ns, usr.st_mtime_ns))
+    problems = rootfs.verify_units(root)
+    if problems:
+        raise ImageError("the units do not verify:\n  " + "\n  ".join(problems))
+
+
+def group_id(root: Path, name: str) -> int:
+    for line in (root / "etc/group").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return int(fields[2])
+    raise ImageError(f"no group {name!r} in {root / 'etc/group'}")
+
+
+def make_ext4(
+    path: Path, tree: Path, mib: int, label: str, *, journal: bool, fs_uuid: str | None = None
+) -> None:
+    path.unlink(missing_ok=True)
+    argv: list[str | Path] = ["mkfs.ext4", "-q", "-F", "-L", label, "-d", tree]
+    argv += ["-E", "root_owner=0:0", "-m", "1" if journal else "0"]
+    if not journal:
+        argv += ["-O", "^has_journal"]
+    if fs_uuid is not None:
+        argv += ["-U", fs_uuid]
+    run([*argv, path, f"{mib}M"])
+
+
+def make_esp(path: Path, tree: Path, mib: int) -> None:
+    path.unlink(missing_ok=True)
+    run(["mkfs.vfat", "-F", "32", "-n", "ESP", "-C", path, str(mib * 1024)], quiet=True)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    for item in sorted(tree.iterdir()):
+        run(["mcopy", "-i", path, "-s", "-p", "-Q", item, "::/"], env=env)
+
+
+def sparse_copy(source: Path, dest_fd: int, offset: int) -> None:
+    """Copy the data extents of `source` into `dest_fd` at `offset`; holes stay holes."""
+    with open(source, "rb") as src:
+        fd = src.fileno()
+        end = os.fstat(fd).st_size
+        pos = 0
+        while pos < end:
+            try:
+                data = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            at = data
+            while at < hole:
+                copied = os.copy_file_range(fd, dest_fd, hole - at, at, offset + at)
+                if copied == 0:
+                    raise ImageError(f"short copy from {source}")
+                at += copied
+            pos = hole
+
+
+def assemble(
+    disk: Path, parts: dict[str, Path | None], layout: Layout, identity: rootfs.Identity
+) -> None:
+    """A GPT disk: 1 MiB for the table, the partitions in order, and the backup table at the end."""
+    sizes = layout.sizes()
+    total = MIB + sum(sizes.values()) * MIB + MIB
+    disk.unlink(missing_ok=True)
+    with open(disk, "wb") as f:
+        f.truncate(total)
+    lines = ["label: gpt", f"label-id: {identity.disk_guid}", "unit: sectors", "first-lba: 2048"]
+    start = MIB
+    offsets = {}
+    for label in rootfs.PARTITIONS:
+        size = sizes[label] * MIB
+        lines.append(
+            f"start={start // 512}, size={size // 512}, type={GPT_TYPES[label]},"
+            f" uuid={identity.partuuids[label]}, name={label}"
+        )
+        offsets[label] = start
+        start += size
+    run(
+        ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", disk],
+        input="\n".join(lines) + "\n",
+    )
+    fd = os.open(disk, os.O_WRONLY)
+    try:
+        for label, image in parts.items():
+            if image is not None:
+                if image.stat().st_size > sizes[label] * MIB:
+                    raise ImageError(f"{label}: {image} is larger than its partition")
+                sparse_copy(image, fd, offsets[label])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build(
+    venue_file: Path,
+    *,
+    out: Path,
+    work: Path,
+    version: str | None = None,
+    layout: Layout = Layout(),
+    extra_trees: Sequence[Path] = (),
+) -> Outputs:
+    started = time.monotonic()
+    cfg = check_venue(venue_file)
+    check_host()
+    version = version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
+    name = rootfs.image_name(cfg)
+    identity = rootfs.Identity.of(cfg.device.sn_number)
+    work = work / name
+    root, esp, data = work / "root", work / "esp", work / "data"
+    for tree in (root, esp, data):
+        remove_tree(tree)
+    work.mkdir(parents=True, exist_ok=True)
+
+    log(f"wheels for edgebox and its dependencies -> {work / 'wheels'}")
+    wheels = build_wheels(work)
+    log(f"debootstrap {SUITE} -> {root}")
+    debootstrap(root)
+    log("security updates and the kernel")
+    install_packages(root)
+    prune_kernel(root)
+    log("the venv, the user, the box's files")
+    add_user(root)
+    install_venv(root, wheels)
+    rootfs.stage(root, venue_file, cfg, version=version, extra_trees=extra_trees)
+    slim(root)
+    configure(root)
+    finish(root)
+
+    log("partitions")
+    rootfs.esp_tree(esp, root, cfg, version=version)
+    rootfs.data_tree(data, group_id(root, "systemd-journal"))
+    images = {label: work / f"{label}.img" for label in ("esp", "root-a", "data")}
+    sizes = layout.sizes()
+    make_esp(images["esp"], esp, sizes["esp"])
+    make_ext4(images["root-a"], root, sizes["root-a"], "root", journal=False)
+    make_ext4(images["data"], data, sizes["data"], "data", journal=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    image = out / f"{name}.img"
+    partial = out / f".{name}.img.part"
+    assemble(partial, {**images, "root-b": None}, layout, identity)
+    os.replace(partial, image)
+    kernel, initrd = rootfs.boot_files(root)
+    bundle = out / f"{name}.update.tar"
+    update.write_bundle(
+        bundle,
+        version=version,
+        venue=cfg.venue,
+        machine_id=identity.machine_id,
+        vmlinuz=kernel,
+        initrd=initrd,
+        root_img=images["root-a"],
+    )
+    return Outputs(image, bundle, version, time.monotonic() - started)
+
+
+def describe(path: Path) -> str:
+    size = path.stat().st_size
+    used = path.stat().st_blocks * 512
+    return f"{path}: {size / MIB:.0f} MiB ({used / MIB:.0f} MiB allocated), sha256 {sha256(path)}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m image", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="build out/<venue>.img and out/<venue>.update.tar")
+    p.add_argument("venue", type=Path, help="the venue file (TOML)")
+    p.add_argument("--out", type=Path, default=PROJECT / "out")
+    p.add_argument("--work", type=Path, default=PROJECT / "build" / "image")
+    p.add_argument("--version", default=None, help="image version (default: the UTC build time)")
+    p.add_argument("--slot-mib", type=int, default=Layout().slot)
+    p.add_argument("--data-mib", type=int, default=Layout().data)
+    p.add_argument(
+        "--extra-tree", type=Path, action="append", default=[], help="copied over the root last"
+    )
+    args = parser.parse_args(argv)
+    try:
+        result = build(
+            args.venue,
+            out=args.out,
+            work=args.work,
+            version=args.version,
+            layout=Layout(slot=args.slot_mib, data=args.data_mib),
+            extra_trees=args.extra_tree,
+        )
+    except ImageError as exc:
+        print(f"image: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        argv_text = " ".join(str(a) for a in exc.cmd)
+        print(f"image: `{argv_text}` failed with exit status {exc.returncode}", file=sys.stderr)
+        return 1
+    print(f"version {result.version}, built in {result.seconds:.0f} s")
+    print(describe(result.image))
+    print(describe(result.bundle))
+    return 0
