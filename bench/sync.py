@@ -221,8 +221,8 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
     """`count` small items downloaded once, then ensured again unchanged, as every sync after the
     first does: by the same cache, and by a cache reopened from the store (a restart).
 
-    The sync loop's own unchanged pass over the same playlists belongs here too: build the
-    playlists from `raws` with cloud.playlist / cloud.set_playlists and time one more pass.
+    Then the sync loop's own pass over the same items as a 1,000-item playlist: fetch, compare,
+    report nothing, apply; what a 5-minute resync of an unchanged venue costs.
     """
     raws = [cloud.add_media(f"small-{i:04d}.png", os.urandom(2048)) for i in range(count)]
     items = [item_of(raw) for raw in raws]
@@ -265,7 +265,49 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
             f"  {len(cloud.requests) - requests} requests  (open: {opened:.2f} s)"
         )
     store.close_sync()
+    await sync_loop_resync(cloud, directory, raws)
     await trio.to_thread.run_sync(shutil.rmtree, directory)
+
+
+async def sync_loop_resync(cloud: SimCloud, directory: Path, raws: list[dict[str, Any]]) -> None:
+    from edgebox import config
+    from edgebox.hub import Hub
+    from edgebox.upstream.client import CloudClient
+    from edgebox.upstream.control import Outbox
+    from edgebox.upstream.sync import Sync
+
+    cfg = config.parse(
+        {
+            "cloud": {
+                "base_url": cloud.base_url,
+                "ws_url": cloud.ws_url,
+                "username": "box",
+                "password": "s3cret-password",
+            },
+            "device": {"sn_number": "BENCH-1"},
+            "cache": {"directory": str(directory / "box"), "min_free_bytes": 0},
+        }
+    )
+    cloud.require_registration = False
+    cloud.set_playlists("front", [cloud.playlist(101, "Thousand", raws)])
+    store = await Store.open(cfg.cache.directory / "state")
+    outbox = Outbox(store)
+    async with CloudClient.make_http(cfg.cloud) as http:
+        client = CloudClient(cfg.cloud, "BENCH-1", store, http)
+        media = await MediaCache.open(cfg.cache, store)
+        sync = Sync(client, media, store, await Hub.load(store), outbox)
+        print(f"the sync loop over one playlist of {len(raws)} items:")
+        for name in ("first sync", "unchanged resync"):
+            sent, requests, queued = cloud.media_bytes_sent, len(cloud.requests), outbox.length
+            began = time.perf_counter()
+            assert await sync.sync_once()
+            seconds = time.perf_counter() - began
+            print(
+                f"  {name:<28} {cloud.media_bytes_sent - sent:>9} bytes transferred"
+                f"  {seconds:6.2f} s  {len(cloud.requests) - requests} requests"
+                f"  {outbox.length - queued} status messages"
+            )
+    store.close_sync()
 
 
 async def main(args: argparse.Namespace) -> None:
