@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,7 +32,12 @@ _HEX_COLOR = set("0123456789abcdefABCDEF")
 
 def check_level(name: str, value: Any) -> int:
     """A 0-100 level (brightness, volume); bools and floats with a fraction are refused."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or value != int(value)
+    ):
         raise ValidationError(f"must be an integer 0-100 (got {value!r})", name)
     if not 0 <= value <= 100:
         raise ValidationError(f"must be between 0 and 100 (got {value!r})", name)

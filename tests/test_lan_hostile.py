@@ -115,6 +115,22 @@ async def test_a_duid_with_a_trailing_newline_is_refused_not_stored(
     assert box.iptv.devices == {}
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+async def test_nan_and_infinity_are_refused_as_not_json(
+    client: httpx.AsyncClient, box: gateway.Box, constant: bytes
+) -> None:
+    """Python's json reads them; brightness then crashed converting NaN to an int (500)."""
+    headers = {"Content-Type": "application/json"}
+    for method, path, body in (
+        ("PUT", "/api/settings/brightness", b'{"brightness": %s}' % constant),
+        ("POST", "/api/playlist/items", b'{"duration": %s, "content": {}}' % constant),
+    ):
+        refused = await client.request(method, path, content=body, headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"] == "body" and "not a JSON value" in refused.json()["error"]
+    assert box.hub.brightness == 100
+
+
 async def test_a_wrong_method_is_a_json_405_that_names_the_allowed_ones(
     client: httpx.AsyncClient,
 ) -> None:

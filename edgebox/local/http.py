@@ -55,12 +55,17 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
     if not raw.strip():
         raise ValidationError("a JSON body is required", "body")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise ValidationError(f"not valid JSON ({exc})", "body") from None
     if depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", "body")
     return value
+
+
+def _not_json(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which JSON has not: no rule expects them."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 async def read_json_object(max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
