@@ -20,6 +20,7 @@ from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
 from edgebox.errors import EdgeboxError, ProtocolError, UpstreamError
 from edgebox.metrics import Metrics
+from edgebox.repeats import Repeats
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient, origin
 
@@ -131,6 +132,7 @@ class ControlChannel:
         self.unreachable = False  # the last failure was the network, not the cloud's answer
         self.probe_every = probe_every
         self.on_connect = on_connect
+        self._repeats = Repeats(log)
 
     def url(self, token: str) -> str:
         base = self.client.config.ws_url
@@ -157,7 +159,8 @@ class ControlChannel:
             finally:
                 self.connected = False
             delay = self.backoff.next_delay()
-            log.info("control socket down (%s); reconnecting in %.1f s", self.last_error, delay)
+            down = f"control socket down ({self.last_error}); reconnecting"
+            self._repeats.failed(logging.INFO, down, trio.current_time())
             with trio.move_on_after(delay):
                 if self.unreachable:
                     await self._until_reachable()
@@ -187,7 +190,8 @@ class ControlChannel:
             self.backoff.reset()
             if self.metrics is not None:
                 self.metrics.ws_reconnects.inc()
-            log.info("control socket connected")
+            self._repeats.recovered("control socket connected again")
+            log.debug("control socket connected")
             if self.on_connect is not None:
                 await self.on_connect()
             async with trio.open_nursery() as nursery:

@@ -21,6 +21,7 @@ from edgebox.cache.store import Store
 from edgebox.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
 from edgebox.hub import SCREENS, Hub
 from edgebox.metrics import Metrics
+from edgebox.repeats import Repeats
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import PlaylistAction
@@ -97,6 +98,7 @@ class Sync:
         self.last_error: str | None = None
         self.syncs = 0  # fetches that worked
         self.runs = 0  # fetches tried
+        self._repeats = Repeats(log)
         self.first_attempt = trio.Event()  # the control socket opens after the first fetch
         self._busy = trio.Lock()
         self._requests_in, self._requests = trio.open_memory_channel[PlaylistAction](64)
@@ -170,7 +172,11 @@ class Sync:
                 screens = await self.client.fetch_screens()
             except UpstreamError as exc:
                 self.last_error = str(exc)
-                log.warning("playlist sync: %s; playing from the last snapshot", exc)
+                self._repeats.failed(
+                    logging.WARNING,
+                    f"playlist sync: {exc}; playing from the last snapshot",
+                    trio.current_time(),
+                )
                 self._finished(False)
                 return False
             finally:
@@ -190,6 +196,7 @@ class Sync:
     async def _after_fetch(self, screens: DeviceScreens, *, announce: bool) -> None:
         """Persist, download, report and apply one good fetch."""
         self.last_error = None
+        self._repeats.recovered("playlist sync: the cloud answers again")
         self.last_sync = time.time()
         self.syncs += 1
         await self.store.set(SNAPSHOT_KEY, protocol.screens_to_json(screens))
