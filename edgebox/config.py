@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ class CanvasConfig:
         validator=_check(
             lambda v: (
                 None
-                if _SOURCE.match(v)
+                if _SOURCE.fullmatch(v)
                 else f"must be 'led' or 'cloud:front|back|right|left' (got {v!r})"
             )
         ),
@@ -231,7 +232,9 @@ def _make_converter() -> cattrs.Converter:
             if t is float and isinstance(v, int) and not isinstance(v, bool):
                 return float(v)
             if not isinstance(v, t) or (t is not bool and isinstance(v, bool)):
-                raise ValueError(f"must be {t.__name__} (got {type(v).__name__} {v!r})")
+                raise ValueError(f"must be {t.__name__} (got {type(v).__name__} {_shown(v)})")
+            if t is str and "\x00" in v:
+                raise ValueError("must not hold a NUL character")
             return v
 
         return structure
@@ -247,12 +250,35 @@ def _make_converter() -> cattrs.Converter:
 converter = _make_converter()
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _format_cattrs(exc: BaseException, _type: Any) -> str:
     if isinstance(exc, KeyError):
         return "required key is missing"
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return f"unknown keys {sorted(exc.extra_fields)}"
+    if isinstance(exc, AttributeError | TypeError) and attrs.has(_type):
+        return "must be a table"  # cattrs found a value where it wanted a table's keys
     return str(exc) or type(exc).__name__
+
+
+def _shape_problems(data: dict[str, Any]) -> list[str]:
+    """Top-level tables and arrays of tables of the wrong kind, which cattrs would report
+    once per character of a string or per key of a table."""
+    found = []
+    hints = typing.get_type_hints(VenueConfig)
+    for field in attrs.fields(VenueConfig):
+        if field.name not in data:
+            continue
+        value, hint = data[field.name], hints[field.name]
+        if typing.get_origin(hint) is list and not isinstance(value, list):
+            found.append(f"{field.name}: must be an array of tables ([[{field.name}]])")
+        elif attrs.has(hint) and not isinstance(value, dict):
+            found.append(f"{field.name}: must be a table ([{field.name}])")
+    return found
 
 
 def _dotted(cattrs_path: str) -> str:
@@ -261,6 +287,9 @@ def _dotted(cattrs_path: str) -> str:
 
 def parse(data: dict[str, Any]) -> VenueConfig:
     """Structure a decoded venue file; raise ConfigError listing every problem."""
+    shape = _shape_problems(data)
+    if shape:
+        raise ConfigError(shape)
     with attrs.validators.disabled():
         try:
             cfg = converter.structure(data, VenueConfig)
@@ -287,4 +316,6 @@ def load(path: Path) -> VenueConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: arrays or tables nested too deeply"]) from None
     return parse(data)
