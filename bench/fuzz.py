@@ -3,7 +3,7 @@
 tests/schemathesis.toml configures them. Prints cases run, failures by kind, 5xx answers,
 errors the box logged, and the box's CPU time and RSS.
 
-    .venv/bin/python bench/fuzz.py [--examples 100] [--seed 1] [--workers 2]
+    .venv/bin/python bench/fuzz.py [--examples 100] [--seed 1] [--workers 1]
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def main(examples: int, seed: int, workers: int) -> int:
     if run.returncode != 0:
         found = run.stdout.find("=== ERRORS ===")
         found = run.stdout.find("=== FAILURES ===") if found < 0 else found
-        print(run.stdout[found : found + 12000] if found >= 0 else run.stdout[-3000:])
+        print(run.stdout[found : found + 4000] if found >= 0 else run.stdout[-3000:])
         print(run.stderr[-3000:])
     return 0 if run.returncode == 0 and not logged else 1
 
@@ -144,7 +144,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=100, help="cases per operation and phase")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     if not 1 <= args.examples <= 10_000 or not 1 <= args.workers <= 16:
         parser.error("--examples must be 1-10000 and --workers 1-16")
