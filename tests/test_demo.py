@@ -54,6 +54,13 @@ def test_demo_serves_the_led_sign_a_virtual_panel_and_syncs_the_embedded_cloud(
             ]
             assert summary["cloud"]["registered"] is True
             assert len(summary["playback"]["front"]["media_ids"]) == 4
+            while time.monotonic() < deadline:
+                rows = client.get("/api/status", headers=auth).json()["panels"]
+                front = next(p for p in rows if p["panel"] == "front-screen")
+                if front["frames_sent"] > 0:
+                    break
+                time.sleep(0.1)
+            assert front["connected"] and front["frames_sent"] > 0, rows
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
