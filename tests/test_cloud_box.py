@@ -12,6 +12,7 @@ import trio
 from edgebox import config, gateway
 from edgebox.sim.cloud import SimCloud
 from tests.conftest import ADMIN_TOKEN
+from tests.test_status import _samples
 
 
 def cloud_venue(cloud: SimCloud, make_config: Callable[..., config.VenueConfig]) -> Any:
@@ -67,10 +68,16 @@ async def test_a_box_follows_the_documents_startup_flow_and_obeys_the_control_so
     async with httpx.AsyncClient(base_url=box.lan_urls[0]) as lan:
         assert (await lan.get("/readyz")).json() == {"ready": True, "not_ready": []}
         summary = (await lan.get("/api/status", headers=auth)).json()
+        metrics = _samples((await lan.get("/metrics")).text)
     assert summary["cloud"]["control_socket"] == "connected"
     assert summary["cloud"]["registered"] is True
     assert [(p["playlist_id"], p["status"]) for p in summary["playlists"]] == [(101, "ready")]
     assert summary["cache"]["used_bytes"] == 3 * 30_000
+    assert metrics[("edgebox_sync_bytes_total", ())] == 3 * 30_000
+    assert metrics[("edgebox_cache_bytes", ())] == 3 * 30_000
+    assert metrics[("edgebox_ws_reconnects_total", ())] >= 1
+    assert metrics[("edgebox_sync_duration_seconds_count", ())] >= 1
+    assert ("edgebox_outbox_length", ()) in metrics
 
 
 async def test_with_the_cloud_down_from_the_start_a_restarted_box_plays_its_snapshot(
