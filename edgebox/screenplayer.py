@@ -9,14 +9,16 @@ again every second, so an item joins once it is downloaded. As it moves on by it
 player tells the hub where it is, so next/previous count from what the screen shows and a
 restart resumes there.
 
-Frames follow the LED player's pace (frame n at t0 + n/fps, late ones skipped). Video frames
-are decoded and scaled in a worker thread, one at a time; images are loaded ahead of their
-turn. The cloud's text overlay is drawn over whatever plays; every panel takes the hub's
+Frames follow the LED player's pace (frame n at t0 + n/fps, late ones skipped), each drawn for
+its due time. Videos are decoded and scaled a frame at a time in worker threads, a few frames
+ahead of the one shown and from a second before their turn; images are loaded ahead too.
+The cloud's text overlay is drawn over whatever plays; every panel takes the hub's
 brightness as it does for the LED sign.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -29,7 +31,7 @@ from PIL import Image
 
 from edgebox import timeline as tl
 from edgebox.config import CanvasConfig
-from edgebox.decode import MEDIA_ERRORS, VideoReader, load_image, probe_video
+from edgebox.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
 from edgebox.drivers.driver import PanelDriver
 from edgebox.errors import UpstreamError
 from edgebox.hub import Hub, Playback, TextOverlay
@@ -47,6 +49,9 @@ Locate = Callable[[MediaItem], "Path | None"]
 Offload = Callable[..., Awaitable[Any]]
 
 REFRESH_SECONDS = 1.0  # how often the playlist snapshot and the media cache are asked again
+PREROLL_SECONDS = 1.0  # how long before its turn a video starts to be decoded
+FEED_DEPTH = 8  # video pictures decoded ahead of the one shown: 0.27 s at 30 fps
+FIRST_PICTURE_PATIENCE = 0.5  # a video that was not decoded ahead: wait this long for it
 MAX_PICTURES = 32
 
 
@@ -81,15 +86,97 @@ class ScreenStats:
     skipped: int = 0
     showing: str | None = None  # "media:<id>", "idle" (nothing to play) or "done"
     paused: bool = False
+    video_late: int = 0  # ticks that showed an older video frame: its decoder fell behind
 
 
-@attrs.define
-class VideoPlay:
-    """One play of a video: its reader and the last picture it gave."""
+class VideoFeed:
+    """One play of a video, decoded and scaled ahead by its own task into a short queue.
 
-    path: Path
-    reader: VideoReader
-    last: Image.Image | None = None
+    The frame loop only picks from the queue, so a slow frame (a key frame, the seek of a loop,
+    a busy machine) is absorbed by the queue instead of making a tick late. Times are seconds
+    into the play; a loop goes on counting.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        entry: tl.Entry,
+        size: tuple[int, int],
+        offload: Offload,
+        depth: int = FEED_DEPTH,
+    ) -> None:
+        self.path = path
+        self.entry = entry
+        self.size = size
+        self.offload = offload
+        self.depth = depth
+        self.last: Image.Image | None = None
+        self.behind = False  # the picture due was not decoded in time
+        self.ended = False
+        self.failed: Exception | None = None
+        self._queue: collections.deque[tuple[float, Image.Image]] = collections.deque()
+        self._last_time = -math.inf
+        self._frame_seconds = 1 / 30
+        self._space = trio.Event()
+        self._ready = trio.Event()
+        self._scope = trio.CancelScope()
+
+    async def run(self) -> None:
+        with self._scope:
+            reader: VideoReader | None = None
+            try:
+                reader = await self.offload(VideoReader, self.path)
+                self._frame_seconds = reader.frame_seconds
+                await self._feed(reader)
+            except MEDIA_ERRORS as exc:
+                self.failed = exc
+            finally:
+                self.ended = True
+                self._ready.set()
+                if reader is not None:
+                    reader.close()
+
+    async def _feed(self, reader: VideoReader) -> None:
+        start, loop = self.entry.start, self.entry.item.timing.loop
+        if start > 0:
+            await self.offload(reader.seek, start)
+        base, last = 0.0, None
+        while True:
+            while len(self._queue) >= self.depth:
+                self._space = trio.Event()
+                await self._space.wait()
+            got = await self.offload(reader.read, self.size)
+            if got is None:
+                if not loop or last is None:
+                    return  # the last picture stays on
+                base += last + reader.frame_seconds - start
+                await self.offload(reader.seek, start)
+                last = None
+                continue
+            t, picture = got
+            if t + EPSILON < start:
+                continue  # decoded from the key frame before the start
+            last = t
+            self._queue.append((base + t - start, picture))
+            self._ready.set()
+
+    async def first(self, patience: float) -> None:
+        """Wait (a little) for the first picture, so a play does not open on a blank frame."""
+        with trio.move_on_after(patience):
+            await self._ready.wait()
+
+    def picture_at(self, t: float) -> Image.Image | None:
+        """The last picture due by `t` seconds into the play; older ones are let go."""
+        queue = self._queue
+        while queue and queue[0][0] <= t + EPSILON:
+            self._last_time, self.last = queue.popleft()
+            self._space.set()
+        due = self._last_time + 1.5 * self._frame_seconds
+        self.behind = not queue and not self.ended and self.last is not None and t > due
+        return self.last
+
+    def close(self) -> None:
+        self._scope.cancel()
 
 
 def _first_playable(
@@ -146,7 +233,7 @@ class ScreenPlayer:
         self._broken: set[Path] = set()
         self._pictures: dict[tuple[Path, tuple[int, int]], Image.Image] = {}
         self._loading: set[tuple[Path, tuple[int, int]]] = set()
-        self._videos: dict[int, VideoPlay] = {}
+        self._videos: dict[int, VideoFeed] = {}  # by slot: the plays on screen and the next one
         self._overlay: tuple[TextOverlay | None, float] = (None, 0.0)
         self._nursery: trio.Nursery | None = None
 
@@ -196,6 +283,14 @@ class ScreenPlayer:
         self._target = (index, step)
         self.clock.restart(now)
         self._position = None
+        self._renumber(None)
+
+    def _renumber(self, slot: int | None) -> None:
+        """Plays count from 0 again: keep the video feed of `slot` as play 0, close the rest."""
+        kept = self._videos.pop(slot) if slot in self._videos else None
+        for feed in self._videos.values():
+            feed.close()
+        self._videos = {0: kept} if kept is not None else {}
 
     def _resolve(self, now: float) -> None:
         """Turn a pending hub index into an entry of the timeline, skipping what cannot play."""
@@ -253,19 +348,24 @@ class ScreenPlayer:
 
     def _retime(self, timeline: tl.Timeline, now: float) -> None:
         """Swap in a new timeline, staying on the item that shows if it is still there."""
-        old, position = self.timeline, self._position
+        old = self.timeline
         self.timeline = timeline
-        if self._target is not None or position is None:
+        if self._target is not None or self._position is None:
+            return
+        position = old.position(*self._start, self.clock.elapsed(now))  # now, not last frame
+        if position is None:
             return
         item = old.entries[position.entry].item
         entry = timeline.index_of(item.media_id)
         if entry is not None and position.play < timeline.entries[entry].plays:
             self._start = (entry, position.play)
             self.clock.restart(now, position.t)
+            self._renumber(position.slot)
             return
         later = [i for i, e in enumerate(timeline.entries) if e.item.order > item.order]
         self._start = (later[0] if later else 0, 0)
         self.clock.restart(now)
+        self._renumber(None)
 
     # Frames
 
@@ -291,7 +391,7 @@ class ScreenPlayer:
             self.media_id = None
             frame = self.renderer.idle(now)
         else:
-            frame = await self._draw(position)
+            frame = await self._draw(position, now)
         overlay = self.hub.overlay
         if overlay is not self._overlay[0]:
             self._overlay = (overlay, now)
@@ -299,7 +399,7 @@ class ScreenPlayer:
             frame = self.renderer.overlay(frame, overlay, now - self._overlay[1])
         return frame
 
-    async def _draw(self, position: tl.Position | None) -> Image.Image:
+    async def _draw(self, position: tl.Position | None, now: float) -> Image.Image:
         playlist = self._playlist
         assert playlist is not None
         background = tl.parse_color(playlist.playback_config.background_color)
@@ -307,9 +407,10 @@ class ScreenPlayer:
         scene = tl.scene(self.timeline, position, self.size, source, background)
         self.media_id = scene.media_id
         self.stats.showing = f"media:{scene.media_id}" if scene.media_id is not None else "done"
-        pictures = await self._pictures_for(scene)
+        pictures = await self._pictures_for(scene, position)
         if position is not None:
             self._load_ahead(position)
+            self._preroll(position)
         whole = all(layer.slot in pictures for layer in scene.layers)
         if whole and scene.settled and scene.media_id not in (None, self._announced):
             # Announced with the first frame that shows it all; it is shown before any await.
@@ -335,44 +436,69 @@ class ScreenPlayer:
         if self._nursery is not None:
             self._nursery.start_soon(self.hub.pause, self.screen)
 
-    async def _pictures_for(self, scene: tl.Scene) -> dict[int, Image.Image]:
+    async def _pictures_for(
+        self, scene: tl.Scene, position: tl.Position | None
+    ) -> dict[int, Image.Image]:
         found: dict[int, Image.Image] = {}
-        live: set[int] = set()
+        live: set[int] = set() if position is None else {position.slot + 1}
         for layer in scene.layers:
             entry = self.timeline.entries[layer.entry]
             path = self._paths[layer.media_id]
             size = (layer.box[2], layer.box[3])
             if entry.is_video:
+                assert position is not None
                 live.add(layer.slot)
-                picture = await self._video_frame(layer, path, size)
+                picture = await self._video_frame(layer, position, path, size)
             else:
                 picture = self._picture(path, size)
             if picture is not None:
                 found[layer.slot] = picture
         for slot in [s for s in self._videos if s not in live]:
-            self._videos.pop(slot).reader.close()
+            self._videos.pop(slot).close()
         return found
 
     async def _video_frame(
-        self, layer: tl.Layer, path: Path, size: tuple[int, int]
+        self, layer: tl.Layer, position: tl.Position, path: Path, size: tuple[int, int]
     ) -> Image.Image | None:
-        play = self._videos.get(layer.slot)
+        feed = self._videos.get(layer.slot)
         if layer.still:
-            return play.last if play is not None else None
-        try:
-            if play is None or play.path != path:
-                if play is not None:
-                    play.reader.close()
-                play = self._videos[layer.slot] = VideoPlay(
-                    path, await self.offload(VideoReader, path)
-                )
-            play.last = await self.offload(play.reader.frame_at, layer.time, size)
-        except MEDIA_ERRORS as exc:
-            log.warning("screen %s: video %s stopped: %s", self.screen, path, exc)
+            return feed.last if feed is not None else None
+        if feed is None or feed.path != path or feed.size != size:
+            if feed is not None:
+                feed.close()
+            feed = self._start_feed(layer.slot, self.timeline.entries[layer.entry], path, size)
+            await feed.first(FIRST_PICTURE_PATIENCE)
+        if feed.failed is not None:
+            log.warning("screen %s: video %s stopped: %s", self.screen, path, feed.failed)
             self._broken.add(path)
             self._refresh_at = -math.inf
+            self._videos.pop(layer.slot).close()
             return None
-        return play.last
+        picture = feed.picture_at(position.t)
+        self.stats.video_late += feed.behind
+        return picture
+
+    def _start_feed(
+        self, slot: int, entry: tl.Entry, path: Path, size: tuple[int, int]
+    ) -> VideoFeed:
+        assert self._nursery is not None
+        feed = self._videos[slot] = VideoFeed(path, entry, size, self.offload)
+        self._nursery.start_soon(feed.run)
+        return feed
+
+    def _preroll(self, position: tl.Position) -> None:
+        """Near the end of a play, start decoding the next play if it is a video."""
+        entry = self.timeline.entries[position.entry]
+        slot = position.slot + 1
+        if entry.length - position.t >= PREROLL_SECONDS or slot in self._videos:
+            return
+        upcoming = self.timeline.entries[self.timeline.following(position)[0]]
+        path = self._paths.get(upcoming.item.media_id)
+        if not upcoming.is_video or path is None or path in self._broken or not self._playlist:
+            return
+        source = (self._playlist.width, self._playlist.height)
+        box = tl.place(upcoming.item.layout, source, self.size)
+        self._start_feed(slot, upcoming, path, (box[2], box[3]))
 
     def _picture(self, path: Path, size: tuple[int, int]) -> Image.Image | None:
         """A loaded image, or None while it loads in the background."""
@@ -435,23 +561,18 @@ class ScreenPlayer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         period = 1.0 / self.canvas.fps
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                t0 = trio.current_time()
-                task_status.started()
-                n = 0
-                while True:
-                    await trio.sleep_until(t0 + n * period)
-                    self.show(await self.frame(trio.current_time()))
-                    self.stats.frames += 1
-                    due = math.floor((trio.current_time() - t0) / period) + 1
-                    self.stats.skipped += max(0, due - n - 1)
-                    n = max(n + 1, due)
-        finally:
-            for play in self._videos.values():
-                play.reader.close()
-            self._videos.clear()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            t0 = trio.current_time()
+            task_status.started()
+            n = 0
+            while True:
+                await trio.sleep_until(t0 + n * period)
+                self.show(await self.frame(t0 + n * period))
+                self.stats.frames += 1
+                due = math.floor((trio.current_time() - t0) / period) + 1
+                self.stats.skipped += max(0, due - n - 1)
+                n = max(n + 1, due)
 
 
 def screen_services(

@@ -172,6 +172,12 @@ class Timeline:
         slot = lap * self._slots[-1] + self._slots[i] + k - origin_slot
         return Position(i, k, t, slot, lap)
 
+    def following(self, position: Position) -> tuple[int, int]:
+        """The (entry, play) that plays next after `position`, if the playlist goes on."""
+        if position.play + 1 < self.entries[position.entry].plays:
+            return position.entry, position.play + 1
+        return (position.entry + 1) % len(self.entries), 0
+
     def previous(self, position: Position) -> tuple[int, int]:
         """The (entry, play) that played just before `position`."""
         if position.play > 0:

@@ -142,6 +142,64 @@ async def test_images_and_a_video_play_in_order_for_their_durations_and_passes(
     assert player.stats.skipped == 0
 
 
+async def test_a_looping_video_loops_in_its_slot_and_a_video_played_twice_starts_again(
+    hub: Hub, media_dir: Path, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    looping = media_item(
+        1, write_video(media_dir / "a.mp4", [BLUE, YELLOW], 0.5), duration=2.5, loop=True
+    )
+    twice = media_item(
+        2, write_video(media_dir / "b.mp4", [GREEN, RED], 0.5), duration=1.5, n_time_play=2
+    )
+    plays = playlist(looping, twice)
+    await hub.set_playlist("front", 7, plays.media_ids)
+    player = make_player(hub, plays, shelf_of(plays, media_dir))
+    began = trio.current_time()
+    await nursery.start(player.run)
+
+    async def at(t: float) -> tuple[int, int, int]:
+        await trio.sleep_until(began + t)
+        return centre(player)
+
+    for t, color in [
+        *[(0.07, BLUE), (0.57, YELLOW), (1.07, BLUE), (1.57, YELLOW), (2.07, BLUE)],
+        # 1 s of video in a 1.5 s slot holds its last frame; the second play starts over.
+        *[(2.57, GREEN), (3.07, RED), (3.87, RED), (4.07, GREEN), (4.57, RED), (5.37, RED)],
+        (5.57, BLUE),
+    ]:
+        assert close(await at(t), color), t
+    assert player.stats.skipped == 0 and player.stats.video_late == 0
+
+
+async def test_a_playlist_refreshed_upstream_keeps_the_video_where_it_was(
+    hub: Hub, media_dir: Path, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    clip = media_item(1, write_video(media_dir / "a.mp4", CYCLE[:4], 0.5), duration=10, loop=True)
+    red = media_item(2, write_image(media_dir / "red.png", RED), duration=5)
+    snapshot = {7: playlist(clip)}
+    canvas = CanvasConfig(name="main", width=64, height=32, source="cloud:front", fps=20)
+    shelf = {1: media_dir / "a.mp4", 2: media_dir / "red.png"}
+    player = ScreenPlayer(canvas, "front", hub, [], snapshot.get, locate_in(shelf), offload=inline)
+    await hub.set_playlist("front", 7, [1])
+    began = trio.current_time()
+    await nursery.start(player.run)
+    await trio.sleep_until(began + 1.27)
+    assert close(centre(player), CYCLE[2])
+    snapshot[7] = playlist(clip, red)  # the sync stores the new snapshot, then tells the hub
+    await hub.refresh_playlist("front", [1, 2])
+    # (The store writes in a thread, and MockClock time may run on meanwhile: read the time.)
+    while len(player.timeline.entries) < 2:
+        await trio.sleep(0.05)
+    await trio.sleep(0.12)
+    position = player.position
+    assert position is not None and position.entry == 0
+    assert abs(position.t - (trio.current_time() - began)) < 0.06  # not started over
+    if 0.05 < position.t % 0.5 < 0.45:
+        assert close(centre(player), CYCLE[int(position.t / 0.5) % 4])
+    await trio.sleep_until(began + 10.2)
+    assert centre(player) == RED
+
+
 async def test_an_ended_playlist_pauses_on_its_background_and_play_starts_it_again(
     hub: Hub, media_dir: Path, panel: VirtualPanel, nursery: trio.Nursery
 ) -> None:
@@ -189,8 +247,8 @@ async def test_missing_media_is_skipped_and_joins_once_it_is_in_the_cache(
         await trio.sleep_until(began + t)
         return player.media_id
 
-    assert [await at(t) for t in (1.0, 3.0, 5.0)] == [1, 3, 1]
-    shelf[2] = media_dir / "1.png"  # downloaded meanwhile
+    assert [await at(t) for t in (1.0, 3.0, 4.5)] == [1, 3, 1]
+    shelf[2] = media_dir / "1.png"  # downloaded meanwhile; red plays on till 6.0
     assert [await at(t) for t in (7.0, 9.0, 11.0)] == [2, 3, 1]
     assert centre(player) == RED
 
