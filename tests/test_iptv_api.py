@@ -10,6 +10,7 @@ import pytest
 import trio.testing
 
 from edgebox import gateway, iptv
+from edgebox.errors import CacheError
 from edgebox.ratelimit import RateLimiter
 from tests.conftest import ADMIN_TOKEN
 
@@ -347,7 +348,7 @@ async def test_a_crash_mid_import_leaves_the_old_catalog(
             raise OSError("power cut")
 
     monkeypatch.setattr(box.store, "set_sync", set_then_crash)
-    with pytest.raises(OSError):
+    with pytest.raises(CacheError, match="power cut"):
         await box.iptv.import_m3u(PLAYLIST.replace("News One", "News Three"), "Local")
     monkeypatch.undo()
     assert await box.store.get("iptv/channels") == before
