@@ -22,6 +22,7 @@ from edgebox.errors import CacheError, StorageFull
 T = TypeVar("T")
 
 _MISSING = object()
+IN_ROWS = 2**31 - 1  # bytes: values below this size are kept in the database itself
 OUTBOX = "outbox"
 
 
@@ -42,6 +43,11 @@ class Store:
                 size_limit=2**62,
                 sqlite_synchronous=2,
                 timeout=30,
+                # Every value in its SQLite row. diskcache writes a larger value (over 32 KiB
+                # by default: an IPTV channel list) to a file of its own and, inside an open
+                # transaction, deletes the old file before the commit: a crash in between
+                # left the row pointing at nothing, and the whole list read back as missing.
+                disk_min_file_size=IN_ROWS,
             )
         except Exception as exc:  # sqlite3 raises several kinds for a broken file
             raise CacheError(f"cannot open the state store in {directory}: {exc}") from exc
