@@ -527,3 +527,51 @@ async def test_after_a_restart_the_box_resumes_the_screens_last_playlist_from_th
         await shows(panel, BLUE)
         running.cancel_scope.cancel()
     box.store.close_sync()
+
+
+async def test_a_box_plays_the_clouds_playlist_obeys_its_control_and_sends_it_screenshots(
+    cloud: SimCloud,
+    make_config: Callable[..., config.VenueConfig],
+    panels: MakePanel,
+    media_dir: Path,
+    nursery: trio.Nursery,
+) -> None:
+    blocks = Image.new("RGB", (320, 160))
+    for i, color in enumerate(CYCLE[:4]):
+        blocks.paste(color, (i * 80, 0, i * 80 + 80, 160))
+    blocks.save(media_dir / "blocks.png")
+    write_image(media_dir / "green.png", GREEN)
+    items = [
+        cloud.add_media("blocks.png", (media_dir / "blocks.png").read_bytes(), duration=600),
+        cloud.add_media("green.png", (media_dir / "green.png").read_bytes(), duration=600),
+    ]
+    cloud.set_playlists("front", [cloud.playlist(101, "Lobby", items)])
+    panel = await panels(64, 32)
+    cfg = make_config(
+        cloud={"base_url": cloud.base_url, "ws_url": cloud.ws_url, "enabled": True,
+               "screenshot_on_change": True},
+        canvases=[{"name": "front", "width": 64, "height": 32, "source": "cloud:front"}],
+        panels=[{"name": "p", "port": str(panel.path), "canvas": "front", "baudrate": 2_000_000,
+                 "gamma": 1.0}],
+    )  # fmt: skip
+    box = await gateway.open_box(cfg)
+    await nursery.start(gateway.run, box)
+    with trio.fail_after(20):
+        await shows(panel, CYCLE[0], (4, 16))
+        await shows(panel, CYCLE[3], (60, 16))
+        await cloud.wait_for(lambda: len(cloud.screenshots) >= 1)
+    shown = panel.image()
+    shot = cloud.screenshots[0]
+    assert (shot.device_id, shot.media_id) == ("SN-TEST-1", str(items[0]["media_id"]))
+    uploaded = Image.open(io.BytesIO(shot.data))
+    assert uploaded.size == shown.size
+    for x in range(0, 64, 3):
+        for y in range(0, 32, 3):
+            assert close(uploaded.getpixel((x, y)), shown.getpixel((x, y)), 24), (x, y)
+    await cloud.wait_connected()
+    await cloud.send_action({"action": "next"})
+    await shows(panel, GREEN)
+    with trio.fail_after(10):
+        await cloud.wait_for(lambda: len(cloud.screenshots) >= 2)
+    assert cloud.screenshots[1].media_id == str(items[1]["media_id"])
+    assert close(Image.open(io.BytesIO(cloud.screenshots[1].data)).getpixel((32, 16)), GREEN)
