@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench clean image image-test
+.PHONY: setup system-deps demo test soak lint bench clean image image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The long runs behind make test's short ones; each prints its figures (see README).
+soak: $(STAMP)
+	$(BIN)/python bench/powercuts.py --cuts 200
+	$(BIN)/python bench/fuzz.py --examples 100
 
 # One venue's disk image and update bundle, from Debian packages (as root): out/<venue>.img
 image: $(STAMP)
