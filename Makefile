@@ -28,6 +28,7 @@ test: $(STAMP) system-deps
 # The long runs behind make test's short ones; each prints its figures (see README).
 soak: $(STAMP)
 	$(BIN)/python bench/powercuts.py --cuts 200
+	$(BIN)/python bench/powercuts.py --cuts 200 --cloud --seed 2
 	$(BIN)/python bench/fuzz.py --examples 100
 
 # One venue's disk image and update bundle, from Debian packages (as root): out/<venue>.img

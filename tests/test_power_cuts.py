@@ -5,11 +5,15 @@ the last acknowledged change, with no import half applied. bench/powercuts.py cu
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+
+import trio
 
 from edgebox.cache import catalog
 from edgebox.cache.store import Store
 from tests.powercut import PowerCuts, store_problems
+from tests.powercut_cloud import FILES_PER_PLAYLIST, ChurningCloud
 
 
 async def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) -> None:
@@ -31,3 +35,20 @@ def test_the_harness_sees_a_damaged_store(tmp_path: Path) -> None:
     assert any("TV1" in p for p in problems), problems
     assert any("content.data.text" in p for p in problems), problems
     assert json.dumps(problems)
+
+
+async def test_sigkill_during_media_sync_and_eviction_never_leaves_a_torn_file(
+    tmp_path: Path,
+) -> None:
+    cuts = PowerCuts(tmp_path, seed=20261203, max_gap=1.5, startup_share=0.0)
+    cloud = ChurningCloud(random.Random(7))
+    async with trio.open_nursery() as nursery:
+        await cloud.start(nursery, cuts)
+        figures = await cuts.run(5)
+        nursery.cancel_scope.cancel()
+    assert figures.problems == []
+    assert figures.cuts == 5
+    downloads = cloud.cloud.requests_to("/media/")
+    assert len(downloads) > 5, "the box was not syncing when the power went"
+    assert cloud.cuts_mid_download > 0, "no cut landed mid-download"
+    assert 0 < cloud.files_in_cache(cuts.data) <= 2.2 * FILES_PER_PLAYLIST
