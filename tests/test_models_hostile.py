@@ -88,7 +88,7 @@ def refused_by_name(call: Any, *args: Any, **kwargs: Any) -> Any:
         return None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(ITEMS)
 def test_any_json_is_an_led_item_or_a_named_refusal_and_items_round_trip(data: Any) -> None:
     item = refused_by_name(ledsign.parse_item, data, make_id=lambda: "made")
@@ -124,7 +124,7 @@ CHANNEL = {"name": "One", "url": "http://s/1", "type": "FTA", "category": "News"
 NEWS = {"title": "Hi", "body": "There", "created_at": "2026-01-01T00:00:00Z"}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.one_of(OBJECTS, near(DEVICE)), st.one_of(OBJECTS, near(CHANNEL)), st.booleans())
 def test_device_and_channel_bodies_are_fields_or_a_named_refusal(
     device: dict[str, Any], channel: dict[str, Any], partial: bool
@@ -140,7 +140,7 @@ def test_device_and_channel_bodies_are_fields_or_a_named_refusal(
         assert iptv.Channel.from_json(made_channel.to_json()) == made_channel
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.one_of(OBJECTS, near(NEWS, SCALARS | st.text(alphabet="0123456789-:TZ+.tz ", max_size=30)))
 )
