@@ -237,3 +237,27 @@ async def test_the_sync_runs_again_every_interval_and_retries_sooner_while_the_c
             assert await next_sync(changes)
             assert 1 <= trio.current_time() - failed_at <= 3
             nursery.cancel_scope.cancel()
+
+
+async def test_a_reload_just_before_the_next_sync_is_not_cut_short_by_its_deadline(
+    thread_patient_clock: trio.testing.MockClock, cloud: SimCloud, parts: Parts
+) -> None:
+    cloud.set_playlists("front", [cloud.playlist(101, "A", add_files(cloud, 1))])
+    parts.sync.interval = 300
+    with parts.hub.subscribe({"sync"}) as changes:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(parts.sync.run)
+            while (await changes.get()).value["kind"] != "finished":
+                pass
+            await trio.sleep(299)
+            slow = add_files(cloud, 1, size=300_000, first=7)
+            cloud.set_playlists("back", [cloud.playlist(201, "Slow", slow)])
+            cloud.slow_bytes_per_s = 100_000  # three seconds of download, past the deadline
+            runs = parts.sync.runs
+            await parts.sync.request(protocol.ReloadPlaylist())
+            while (change := await changes.get()).value["kind"] != "finished":
+                assert change.value["kind"] != "file_failed", change.value
+            nursery.cancel_scope.cancel()
+    assert change.value["run"] == runs + 1, "the reload's own sync did not finish"
+    assert parts.sync.playlists[201].status == "ready"
+    assert parts.hub.playback["back"].playlist_id == 201

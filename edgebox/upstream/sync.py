@@ -109,14 +109,19 @@ class Sync:
         """Serve from the snapshot at once, then sync now, every `interval`, and on request."""
         await self.start()
         task_status.started()
+        ok = await self.sync_once()
         while True:
-            ok = await self.sync_once()
-            delay = self.interval if ok else self.backoff.next_delay()
             if ok:
                 self.backoff.reset()
+            delay = self.interval if ok else self.backoff.next_delay()
+            action: PlaylistAction | None = None
             with trio.move_on_after(delay):
                 action = await self._requests.receive()
+            if action is None:
+                ok = await self.sync_once()
+            else:  # outside the wait's deadline, so a long download is not cut short
                 await self.handle(action)
+                ok = self.last_error is None
 
     async def request(self, action: PlaylistAction) -> None:
         """The control channel's `on_playlist`: queued, so a long download never blocks it."""
