@@ -139,11 +139,23 @@ def run(
     capture: bool = False,
     quiet: bool = False,
 ) -> str:
-    """Run a build step; its output goes to the terminal unless captured or silenced."""
+    """Run a build step; its output goes to the terminal unless captured, or silenced (then
+    what it said on stderr is shown only if it fails)."""
     stdout = subprocess.PIPE if capture else subprocess.DEVNULL if quiet else None
-    result = subprocess.run(
-        [str(a) for a in argv], check=True, text=True, input=input, env=env, stdout=stdout
-    )
+    try:
+        result = subprocess.run(
+            [str(a) for a in argv],
+            check=True,
+            text=True,
+            input=input,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE if quiet else None,
+        )
+    except subprocess.CalledProcessError as exc:
+        if exc.stderr:
+            print(exc.stderr.rstrip(), file=sys.stderr)
+        raise
     return result.stdout or ""
 
 
@@ -237,6 +249,16 @@ def host_dns(root: Path) -> Iterator[None]:
             resolv.symlink_to(link)
 
 
+def keep(source: Path, dest: Path) -> None:
+    """A hard link where both sides share a file system, else a copy; never over a file."""
+    if dest.exists():
+        return
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
 def install_packages(root: Path) -> None:
     """Security and point-release updates, then the kernel; the .debs are kept for next time."""
     (root / "etc/apt/sources.list").write_text(
@@ -246,16 +268,14 @@ def install_packages(root: Path) -> None:
     )
     archives = root / "var/cache/apt/archives"
     for deb in DEB_CACHE.glob("*.deb"):
-        if not (archives / deb.name).exists():
-            shutil.copy2(deb, archives / deb.name)
+        keep(deb, archives / deb.name)
     apt = ["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold"]
     with host_dns(root):
         in_root(root, "apt-get", "-q", "update")
         in_root(root, *apt, "dist-upgrade")
         in_root(root, *apt, "install", "--no-install-recommends", KERNEL)
     for deb in archives.glob("*.deb"):
-        if not (DEB_CACHE / deb.name).exists():
-            shutil.copy2(deb, DEB_CACHE / deb.name)
+        keep(deb, DEB_CACHE / deb.name)
     in_root(root, "apt-get", "clean")
 
 
@@ -307,8 +327,12 @@ def slim(root: Path) -> None:
     for doc in (root / "usr/share/doc").iterdir():
         if doc.is_dir() and not doc.is_symlink():
             for item in doc.iterdir():
-                if item.name != "copyright":
-                    shutil.rmtree(item) if item.is_dir() else item.unlink()
+                if item.name == "copyright":
+                    continue
+                if item.is_dir() and not item.is_symlink():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
     for gone in ("usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists"):
         shutil.rmtree(root / gone, ignore_errors=True)
         (root / gone).mkdir()
@@ -351,7 +375,16 @@ def make_ext4(
         argv += ["-O", "^has_journal"]
     if fs_uuid is not None:
         argv += ["-U", fs_uuid]
-    run([*argv, path, f"{mib}M"])
+    run([*argv, path, f"{mib}M"], quiet=True)
+
+
+def shrink_ext4(path: Path) -> None:
+    """Down to what the file system holds: an update then writes and checks only that."""
+    run(["e2fsck", "-f", "-y", path], quiet=True)
+    run(["resize2fs", "-M", path], quiet=True)
+    header = run(["dumpe2fs", "-h", path], capture=True, quiet=True)
+    fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
+    os.truncate(path, int(fields["Block count"]) * int(fields["Block size"]))
 
 
 def make_esp(path: Path, tree: Path, mib: int) -> None:
@@ -470,6 +503,7 @@ def build(
     sizes = layout.sizes()
     make_esp(images["esp"], esp, sizes["esp"])
     make_ext4(images["root-a"], root, sizes["root-a"], "root", journal=False)
+    shrink_ext4(images["root-a"])
     make_ext4(images["data"], data, sizes["data"], "data", journal=True)
 
     out.mkdir(parents=True, exist_ok=True)

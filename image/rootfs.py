@@ -33,7 +33,7 @@ SCRIPTS = {
     "update.py": PurePosixPath("/usr/local/sbin/edgebox-update"),
     "healthy.py": PurePosixPath("/usr/local/libexec/edgebox-healthy"),
 }
-UNITS = ("edgebox.service", "edgebox-healthy.service")
+UNITS = ("edgebox.service", "edgebox-healthy.service", "edgebox-update@sda.service")
 
 PARTITIONS = ("esp", "root-a", "root-b", "data")
 # What lives on the data partition, bind-mounted where it is used: it survives updates.

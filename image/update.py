@@ -55,6 +55,10 @@ class UpdateError(Exception):
     venv; this runs with the system Python.)"""
 
 
+class NothingToDo(UpdateError):
+    """The bundle is what runs already, or it already failed to boot on this box."""
+
+
 def other_slot(slot: str) -> str:
     return SLOTS[1 - SLOTS.index(slot)]
 
@@ -323,10 +327,14 @@ def install(bundle: Path, slots: Slots, esp: Path, machine_id: str) -> Entry:
         manifest = Manifest.from_json(_member(tar, first).read())
         if manifest.machine_id != machine_id:
             raise UpdateError(f"{bundle} was built for another box (venue {manifest.venue!r})")
+        if manifest.version == current.version:
+            raise NothingToDo(f"{bundle} is version {manifest.version}, which is running")
         if not manifest.version > current.version:
             raise UpdateError(
                 f"{bundle} is version {manifest.version}; the running slot is {current.version}"
             )
+        if any(e.version == manifest.version and e.left == 0 for e in entries):
+            raise NothingToDo(f"{bundle} (version {manifest.version}) failed to boot here before")
         # Nothing may point at the target slot while it is being written.
         for entry in entries:
             if entry.slot == target:
@@ -388,9 +396,26 @@ def cmd_status(_args: argparse.Namespace) -> int:
     return 0
 
 
+def holds_bundle(path: Path) -> bool:
+    """Whether `path` (a file, or a USB stick written raw) starts with an edgebox bundle."""
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            first = next(iter(tar), None)
+    except (tarfile.TarError, OSError):
+        return False
+    return first is not None and first.name == "manifest.json"
+
+
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.if_bundle and not holds_bundle(args.bundle):
+        print(f"{args.bundle}: no edgebox bundle; nothing to do")
+        return 0
     slots, machine_id = _this_box()
-    entry = install(args.bundle, slots, ESP, machine_id)
+    try:
+        entry = install(args.bundle, slots, ESP, machine_id)
+    except NothingToDo as exc:
+        print(f"edgebox-update: {exc}; nothing to do")
+        return 0 if args.if_bundle else 1
     print(f"slot {entry.slot} holds {entry.version}, {TRIES} tries; it boots next")
     if args.reboot:
         subprocess.run(["systemctl", "reboot"], check=True)
@@ -405,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("install", help="write a bundle into the other slot and boot it next")
     p.add_argument("bundle", type=Path, help="an update bundle (a file or a block device)")
     p.add_argument("--reboot", action="store_true", help="reboot into it once written")
+    p.add_argument(
+        "--if-bundle",
+        action="store_true",
+        help="succeed quietly when the device holds no bundle, or one with nothing to do",
+    )
     p.set_defaults(func=cmd_install)
     args = parser.parse_args(argv)
     try:

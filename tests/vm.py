@@ -121,7 +121,7 @@ class Machine:
         self.vars = directory / "OVMF_VARS.fd"
         shutil.copyfile(OVMF_VARS, self.vars)
         self.accel = os.environ.get("EDGEBOX_QEMU_ACCEL", "tcg")
-        self.extra_drives: list[Path] = []
+        self.usb_sticks: list[Path] = []  # raw images, plugged in at power-on
         self.proc: subprocess.Popen[bytes] | None = None
         self.powered_on_at = 0.0
         self._shell: Shell | None = None
@@ -144,8 +144,11 @@ class Machine:
             *("-chardev", f"socket,id=shell,path={socket_path},server=on,wait=off"),
             *("-serial", "chardev:shell"),
         ]  # fmt: skip
-        for drive in self.extra_drives:
-            argv += ["-drive", f"if=virtio,file={drive},format=raw,readonly=on"]
+        if self.usb_sticks:
+            argv += ["-device", "qemu-xhci,id=usb"]
+        for n, stick in enumerate(self.usb_sticks):
+            argv += ["-drive", f"if=none,id=stick{n},file={stick},format=raw,readonly=on"]
+            argv += ["-device", f"usb-storage,bus=usb.0,drive=stick{n},removable=on"]
         return argv
 
     def power_on(self) -> None:
@@ -170,6 +173,10 @@ class Machine:
         assert self._shell is not None, "power the machine on first"
         self._shell.wait_ready(timeout)
         return self._shell
+
+    def uptime(self) -> float:
+        """Seconds since this machine was powered on (reboots inside it do not reset it)."""
+        return time.monotonic() - self.powered_on_at
 
     def console_tail(self, lines: int = 40) -> str:
         if not self.console.exists():
