@@ -423,7 +423,7 @@ def assemble(
     sizes = layout.sizes()
     total = MIB + sum(sizes.values()) * MIB + MIB
     disk.unlink(missing_ok=True)
-    with open(disk, "wb") as f:
+    with update.private(disk) as f:
         f.truncate(total)
     lines = ["label: gpt", f"label-id: {identity.disk_guid}", "unit: sectors", "first-lba: 2048"]
     start = MIB
@@ -480,6 +480,7 @@ def build(
     for tree in (root, esp, data):
         remove_tree(tree)
     work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o700)  # its trees and file system images hold the venue file
 
     log(f"wheels for edgebox and its dependencies -> {work / 'wheels'}")
     wheels = build_wheels(work)

@@ -7,6 +7,7 @@ a temporary directory and check it without debootstrap.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -132,10 +133,12 @@ def _place(root: Path, path: PurePosixPath | str) -> Path:
 def install_file(
     dest: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] = (0, 0)
 ) -> None:
+    """Written with its final mode from the first byte (a venue file is never readable by all)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_symlink() or dest.exists():
         dest.unlink()
-    dest.write_bytes(data)
+    with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o600), "wb") as f:
+        f.write(data)
     shutil.chown(dest, *owner)
     dest.chmod(mode)
 

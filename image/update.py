@@ -198,6 +198,14 @@ class Manifest:
         return manifest
 
 
+def private(path: Path) -> IO[bytes]:
+    """A new file only its owner can read: a bundle holds the venue file and its credentials."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb"
+    )
+
+
 def write_bundle(
     path: Path,
     *,
@@ -218,11 +226,14 @@ def write_bundle(
     manifest = Manifest(version, venue, machine_id, files)
     packed = path.with_name(path.name + ".root.img.gz")
     try:
-        with open(root_img, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+        with open(root_img, "rb") as src, gzip.open(private(packed), "wb", compresslevel=1) as dst:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
         partial = path.with_name(path.name + ".part")
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            private(partial) as out,
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             info = tarfile.TarInfo("manifest.json")
             raw = manifest.to_json()
             info.size = len(raw)

@@ -209,7 +209,7 @@ def test_slots_are_found_on_the_disk_the_box_booted_from() -> None:
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> tuple[update.Slots, Path]:
+def slotted(tmp_path: Path) -> tuple[update.Slots, Path]:
     """An ESP with slot a's blessed entry and a stale slot b entry, and two slot 'partitions'."""
     esp = tmp_path / "esp"
     entries = esp / "loader/entries"
@@ -244,10 +244,11 @@ def make_bundle(tmp_path: Path, version: str, machine_id: str = "m" * 32) -> Pat
 
 
 def test_install_writes_the_other_slot_and_adds_its_entry_with_three_tries(
-    tmp_path: Path, box: tuple[update.Slots, Path]
+    tmp_path: Path, slotted: tuple[update.Slots, Path]
 ) -> None:
-    slots, esp = box
+    slots, esp = slotted
     bundle = make_bundle(tmp_path, "20260202.000000")
+    assert bundle.stat().st_mode & 0o777 == 0o600  # it carries the venue file
     entry = update.install(bundle, slots, esp, "m" * 32)
     assert entry.name == "edgebox-b+3.conf"
     root = (tmp_path / "root.img").read_bytes()
@@ -265,9 +266,9 @@ def test_install_writes_the_other_slot_and_adds_its_entry_with_three_tries(
 
 
 def test_install_refuses_another_box_an_older_version_and_a_boot_on_trial(
-    tmp_path: Path, box: tuple[update.Slots, Path]
+    tmp_path: Path, slotted: tuple[update.Slots, Path]
 ) -> None:
-    slots, esp = box
+    slots, esp = slotted
     untouched = Path(slots.devices["b"]).read_bytes()
     with pytest.raises(update.UpdateError, match="built for another box"):
         update.install(make_bundle(tmp_path, "20260202.000000", "n" * 32), slots, esp, "m" * 32)
@@ -280,9 +281,9 @@ def test_install_refuses_another_box_an_older_version_and_a_boot_on_trial(
 
 
 def test_a_corrupt_root_image_leaves_no_entry_pointing_at_the_slot(
-    tmp_path: Path, box: tuple[update.Slots, Path]
+    tmp_path: Path, slotted: tuple[update.Slots, Path]
 ) -> None:
-    slots, esp = box
+    slots, esp = slotted
     bundle = make_bundle(tmp_path, "20260202.000000")
     # The same bundle with a manifest that promises another root image.
     tampered = tmp_path / "tampered.tar"
@@ -338,9 +339,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture
 def machine(built: Built, tmp_path: Path) -> Iterator[vm.Machine]:
-    box = vm.Machine(vm.overlay(built.outputs.image, tmp_path / "disk.qcow2"), tmp_path)
-    yield box
-    box.power_cut()
+    guest = vm.Machine(vm.overlay(built.outputs.image, tmp_path / "disk.qcow2"), tmp_path)
+    yield guest
+    guest.power_cut()
 
 
 def main_pid(shell: vm.Shell) -> int:
