@@ -51,4 +51,6 @@ async def test_sigkill_during_media_sync_and_eviction_never_leaves_a_torn_file(
     downloads = cloud.cloud.requests_to("/media/")
     assert len(downloads) > 5, "the box was not syncing when the power went"
     assert cloud.cuts_mid_download > 0, "no cut landed mid-download"
+    fetched = {int(r.path.split("/")[3]) for r in downloads}
+    assert fetched == set(cloud.cloud.media), "a playlist never made it into the cache"
     assert 0 < cloud.files_in_cache(cuts.data) <= 2.2 * FILES_PER_PLAYLIST

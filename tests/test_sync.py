@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -261,3 +262,23 @@ async def test_a_reload_just_before_the_next_sync_is_not_cut_short_by_its_deadli
     assert change.value["run"] == runs + 1, "the reload's own sync did not finish"
     assert parts.sync.playlists[201].status == "ready"
     assert parts.hub.playback["back"].playlist_id == 201
+
+
+async def test_a_new_playlist_that_does_not_fit_evicts_what_no_playlist_needs_any_more(
+    cloud: SimCloud, tmp_path: Path
+) -> None:
+    box = Parts(cloud, tmp_path / "small", max_bytes=2 * 3 * 20_000 + 1000, min_free_bytes=0)
+    sync = await box.open()
+    try:
+        lists = [
+            cloud.playlist(101 + n, f"L{n}", add_files(cloud, 3, first=10 * n)) for n in range(3)
+        ]
+        cloud.set_playlists("front", lists[:2])
+        await sync.sync_once()
+        cloud.set_playlists("front", [lists[2]])
+        await sync.sync_once()
+        assert sync.playlists[103].status == "ready"
+        assert box.hub.playback["front"].playlist_id == 103
+        assert box.media.used_bytes() <= 2 * 3 * 20_000
+    finally:
+        await box.close()

@@ -261,6 +261,11 @@ class Sync:
     def ready_ids(self) -> list[int]:
         return [pid for pid, s in self.playlists.items() if s.status == "ready"]
 
+    def _referenced(self) -> list[MediaItem]:
+        """Every item of the snapshot: what the cache may not evict to make room."""
+        screens = self.screens.playlists() if self.screens else []
+        return [item for _, playlist in screens for item in playlist.media_items]
+
     def _use(self, screens: DeviceScreens) -> None:
         self.screens = screens
         if self._on_screens is not None:
@@ -351,7 +356,9 @@ class Sync:
             self._event("file", state, item, done=done, total=total)
 
         try:
-            await self.media.ensure(self.client.http, url, headers, item, progress=progress)
+            await self.media.ensure(
+                self.client.http, url, headers, item, progress=progress, keep=self._referenced()
+            )
         except EdgeboxError as exc:
             state.bytes_done -= seen
             self._event("file_failed", state, item, error=str(exc))
