@@ -122,6 +122,12 @@ FAULTS = {
 }
 
 
+# A cloud that answers the socket's handshake with 503 or 401 is up and refusing: the box waits
+# out its backoff (1, 2, 4 s ... at most 60 s, jitter ±50 %) instead of probing, so as not to
+# hammer it; after this 3 s outage that wait can reach 6 s. Every other fault is back in 5 s.
+BACK_WITHIN = {"down": 5.0 + 6.0, "401 to everything": 5.0 + 6.0}
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_during_an_outage_the_venue_keeps_working_and_no_report_is_lost(
     fault: str,
@@ -186,7 +192,8 @@ async def test_during_an_outage_the_venue_keeps_working_and_no_report_is_lost(
 
     await stop(server)
     returned = trio.current_time()
-    with trio.fail_after(5):
+    limit = BACK_WITHIN.get(fault, 5.0)
+    with trio.fail_after(limit):
         await cloud.wait_for(
             lambda: cloud.connected > 0 and all(m in cloud.received for m in marks)
         )
@@ -194,7 +201,7 @@ async def test_during_an_outage_the_venue_keeps_working_and_no_report_is_lost(
     got = [m for m in cloud.received if m in marks]
     assert got == marks, f"{fault}: reports arrived as {[m['playlist_ids'] for m in got]}"
     print(f"{fault}: {answered} LAN answers during the outage, socket back {back_after:.2f} s")
-    assert back_after <= 5
+    assert back_after <= limit
     assert box.supervisor.healthy()
     if fault == "garbage frames":
         await cloud.send_action({"action": "set_volume", "volume": 17})
