@@ -10,6 +10,7 @@ cloud announced for it: a torn or partial file is never where a player would tak
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from pathlib import Path
 
@@ -55,7 +56,7 @@ class ChurningCloud:
 
     async def start(self, nursery: trio.Nursery, cuts: PowerCuts) -> None:
         urls: CloudURLs = await nursery.start(serve, self.cloud)
-        self.cloud.slow_bytes_per_s = 1_500_000
+        self.cloud.slow_bytes_per_s = 500_000
         for n in range(3):
             items = [
                 self.cloud.add_media(f"p{n}-{i}.mp4", self.rng.randbytes(FILE_BYTES))
@@ -78,8 +79,7 @@ class ChurningCloud:
         nursery.start_soon(self.churn)
 
     async def churn(self) -> None:
-        while True:
-            current = self.rng.choice(self.playlists)
+        for current in itertools.cycle(self.playlists):
             self.cloud.set_playlists("front", [current])
             if await self.cloud.send_action({"action": "reload_playlist"}):
                 self.reloads += 1

@@ -52,5 +52,6 @@ async def test_sigkill_during_media_sync_and_eviction_never_leaves_a_torn_file(
     assert len(downloads) > 5, "the box was not syncing when the power went"
     assert cloud.cuts_mid_download > 0, "no cut landed mid-download"
     fetched = {int(r.path.split("/")[3]) for r in downloads}
-    assert fetched == set(cloud.cloud.media), "a playlist never made it into the cache"
+    # The budget holds two playlists: a third one's files come only after an eviction.
+    assert len(fetched) > 2 * FILES_PER_PLAYLIST, "no playlist made it in past a full cache"
     assert 0 < cloud.files_in_cache(cuts.data) <= 2.2 * FILES_PER_PLAYLIST
