@@ -120,6 +120,7 @@ class MediaCache:
     _pending: dict[str, int] = attrs.Factory(dict)  # bytes in-flight downloads will still write
     _room: trio.Lock = attrs.Factory(trio.Lock)
     _locks: dict[str, trio.Lock] = attrs.Factory(dict)
+    disk_free: int | None = None  # the disk's free bytes when last looked at, for the status page
 
     @classmethod
     async def open(
@@ -163,7 +164,12 @@ class MediaCache:
             sizes,
         )
         cache._report_size()
+        await cache.refresh_disk_free()
         return cache
+
+    async def refresh_disk_free(self) -> int:
+        self.disk_free = (await trio.to_thread.run_sync(shutil.disk_usage, self.directory)).free
+        return self.disk_free
 
     def path_for(self, item: MediaItem) -> Path:
         return self.directory / safe_name(item.media_id, item.media_name)
@@ -486,7 +492,7 @@ class MediaCache:
                 f"{need} more bytes would take the cache to {committed}, over cache.max_bytes "
                 f"({self.config.max_bytes}), with nothing unreferenced left to evict"
             )
-        free = (await trio.to_thread.run_sync(shutil.disk_usage, self.directory)).free
+        free = await self.refresh_disk_free()
         if free - pending - need < self.config.min_free_bytes:
             return (
                 f"{need} more bytes would leave {free - pending - need} bytes free on the disk, "

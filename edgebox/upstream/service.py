@@ -68,15 +68,19 @@ def _when(wall: float | None) -> str | None:
 
 
 def cache_status(box: Box) -> dict[str, Any]:
-    """Media in the cache against its budget and the disk's free-space reserve."""
+    """Media in the cache against its budget and the disk's free-space reserve; the free space
+    is the cache's last look, so the status page never waits on the disk."""
     cache = box.config.cache
     used = box.media.used_bytes() if box.media else 0
-    disk = shutil.disk_usage(cache.directory)
+    free = box.media.disk_free if box.media else None
     return {
         "media": f"{human_bytes(used)} of {human_bytes(cache.max_bytes)}",
         "used_bytes": used,
         "budget_bytes": cache.max_bytes,
-        "disk_free": f"{human_bytes(disk.free)} (keeps {human_bytes(cache.min_free_bytes)})",
+        "disk_free": (
+            f"{human_bytes(free) if free is not None else 'unknown'}"
+            f" (keeps {human_bytes(cache.min_free_bytes)})"
+        ),
     }
 
 
@@ -95,7 +99,7 @@ def upstream_services(box: Box) -> list[tuple[str, Service]]:
         box.screens = screens
 
     async def register() -> None:
-        facts = device_facts(box)
+        facts = await trio.to_thread.run_sync(device_facts, box)  # statvfs and maybe DNS
         await client.register(facts)
         log.info("registered as %s (%s)", facts.sn_number, facts.ip_address or "no address")
 

@@ -435,6 +435,7 @@ class Sync:
         items = [item for _, p in screens.playlists() for item in p.media_items]
         try:
             removed = await self.media.evict(items)
+            await self.media.refresh_disk_free()
         except CacheError as exc:
             log.warning("cache eviction: %s", exc)
             return
