@@ -32,22 +32,9 @@ from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
 from edgebox.config import CacheConfig
 from edgebox.sim.cloud import SimCloud, serve
-from edgebox.upstream.protocol import MediaItem
+from edgebox.upstream.protocol import MediaItem, parse_media_item
 
 MB = 1_000_000
-
-
-def item_of(raw: dict[str, Any]) -> MediaItem:
-    return MediaItem(
-        media_id=raw["media_id"],
-        order=raw["order"],
-        media_name=raw["media_name"],
-        media_type=raw["media_type"],
-        mimetype=raw["mimetype"],
-        media_url=raw["media_url"],
-        file_size=raw["file_size"],
-        checksum=raw["checksum"],
-    )
 
 
 def status_mib(field: str) -> float:
@@ -114,7 +101,7 @@ async def cache_pass(job: dict[str, Any], items: list[MediaItem]) -> int:
 
 async def download_pass(kind: str) -> None:
     job = json.loads(sys.stdin.read())
-    items = [item_of(raw) for raw in job["items"]]
+    items = [parse_media_item(raw) for raw in job["items"]]
     run = raw_pass if kind == "raw" else cache_pass
     before, cpu = status_mib("VmRSS"), cpu_seconds()
     began = time.perf_counter()
@@ -225,7 +212,7 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
     report nothing, apply; what a 5-minute resync of an unchanged venue costs.
     """
     raws = [cloud.add_media(f"small-{i:04d}.png", os.urandom(2048)) for i in range(count)]
-    items = [item_of(raw) for raw in raws]
+    items = [parse_media_item(raw) for raw in raws]
     directory = Path(tempfile.mkdtemp(prefix="edgebox-bench-small-", dir=workdir))
     store = await Store.open(directory / "state")
     config = CacheConfig(directory, max_bytes=2**50, min_free_bytes=0)

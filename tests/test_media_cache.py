@@ -24,24 +24,15 @@ from edgebox.config import CacheConfig
 from edgebox.errors import ChecksumMismatch, StorageFull, UpstreamError
 from edgebox.metrics import Metrics
 from edgebox.sim.cloud import SimCloud
-from edgebox.upstream.protocol import MediaItem
+from edgebox.upstream.protocol import MediaItem, parse_media_item
 
 MiB = 1024 * 1024
 
 
 def media_item(raw: dict[str, Any], **changes: Any) -> MediaItem:
     """The MediaItem the box would parse from a SimCloud item dict."""
-    item = MediaItem(
-        media_id=raw["media_id"],
-        order=raw["order"],
-        media_name=raw["media_name"],
-        media_type=raw["media_type"],
-        mimetype=raw["mimetype"],
-        media_url=raw["media_url"],
-        file_size=raw["file_size"],
-        checksum=raw["checksum"],
-    )
-    return attrs.evolve(item, **changes)
+    parsed = parse_media_item({**raw, "media_name": "placeholder"})  # names the parser refuses
+    return attrs.evolve(parsed, media_name=raw["media_name"], **changes)  # still reach the cache
 
 
 @attrs.define

@@ -301,6 +301,11 @@ def _playlist(raw: Any, path: str) -> Playlist:
     )
 
 
+def parse_media_item(raw: Any) -> MediaItem:
+    """One media item as a playlist carries it; a ProtocolError names the bad field."""
+    return _media_item(raw, "media_item")
+
+
 def _media_item(raw: Any, path: str) -> MediaItem:
     obj = _object(raw, path)
     checksum = _string(obj.get("checksum"), f"{path}.checksum", 64)
