@@ -22,7 +22,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from edgebox import ledsign
 from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
 from edgebox.errors import ValidationError
+from tests.net import free_port
 
 TOKEN = "powercut-admin-token"
 VENUE = """venue = "powercut"
@@ -81,12 +81,6 @@ class Change:
 # A workload picks the next change from the current state; it may run a subprocess.
 Workload = Callable[["PowerCuts", State], Change]
 Check = Callable[[Path], list[str]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def item_body(row: Row) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from edgebox import cli, config, gateway
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
 from edgebox.sim.cloud import SimCloud
+from tests.net import free_port
 
 VENUE = """venue = "cli"
 [cloud]
@@ -37,13 +37,6 @@ def venue_file(tmp_path: Path, cloud: SimCloud, port: int) -> Path:
         VENUE.format(base=cloud.base_url, ws=cloud.ws_url, data=tmp_path / "data", port=port)
     )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def playlist(cloud: SimCloud, playlist_id: int, names: list[str], screen: str) -> None:

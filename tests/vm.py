@@ -20,16 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.net import free_port
+
 QEMU = shutil.which("qemu-system-x86_64")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def overlay(base: Path, path: Path) -> Path:
