@@ -58,8 +58,14 @@ def blueprint(box: Box) -> Blueprint:
     bp = Blueprint("status", __name__)
     token = box.config.lan.admin_token.reveal()
 
+    # Read once while the app is built, so no request reads the disk on the trio thread.
+    pages = {
+        name: (_STATIC / name).read_bytes()
+        for name in (*_STATIC_FILES, "status.html", "login.html", "docs.html")
+    }
+
     def static_file(name: str) -> Response:
-        body = (_STATIC / name).read_bytes()
+        body = pages[name]
         suffix = name[name.rfind(".") :]
         return Response(body, content_type=_STATIC_TYPES.get(suffix, "application/octet-stream"))
 
