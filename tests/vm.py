@@ -2,29 +2,104 @@
 on virtio, a hardware watchdog, the LAN port forwarded to 127.0.0.1, and a root shell on the
 second serial port (the image tests' extra unit) for the tests to look inside.
 
-User-mode networking with restrict=on: the guest reaches nothing outside itself; the host reaches
-the forwarded port only. Software emulation (TCG) unless EDGEBOX_QEMU_ACCEL=kvm: a /dev/kvm that
-opens is no proof that KVM runs a guest (nested under another hypervisor it may hang at once).
+User-mode networking with restrict=on: the guest reaches nothing outside itself but its cloud, a
+SimCloud on the host's 127.0.0.1 that it finds at 10.0.2.100:80 (qemu's guestfwd, one socat per
+connection); the host reaches the forwarded LAN port only. Software emulation (TCG) unless
+EDGEBOX_QEMU_ACCEL=kvm: a /dev/kvm that opens is no proof that KVM runs a guest (nested under
+another hypervisor it may hang at once).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import queue
 import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
 
 import httpx
+import trio
 
+from edgebox.sim.cloud import SimCloud, serve
 from tests.net import free_port
+
+T = TypeVar("T")
 
 QEMU = shutil.which("qemu-system-x86_64")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+GUEST_CLOUD = "10.0.2.100"  # the cloud's address inside the guest; see HostCloud
+
+
+class HostCloud:
+    """The venue's cloud: a SimCloud on the host's 127.0.0.1, in a thread with its own trio loop.
+
+    The tests are synchronous, so they reach its state through `call`, which runs in that loop.
+    """
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._cloud: SimCloud | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def _run(self, started: queue.Queue[int | BaseException]) -> None:
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            self._stop = trio.Event()
+            self._cloud = SimCloud(users={"box": "s3cret-password"})
+            async with trio.open_nursery() as nursery:
+                urls = await nursery.start(serve, self._cloud)
+                started.put(int(urls.origin.rsplit(":", 1)[1]))
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+        try:
+            trio.run(main)
+        except BaseException as exc:  # handed to the test thread, which raises it
+            self._failure = exc
+            started.put(exc)
+
+    def __enter__(self) -> HostCloud:
+        started: queue.Queue[int | BaseException] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="host-cloud", daemon=True
+        )
+        self._thread.start()
+        first = started.get(timeout=30)
+        if isinstance(first, BaseException):
+            raise first
+        self.port = first
+        return self
+
+    def call(self, fn: Callable[[SimCloud], T]) -> T:
+        """`fn(cloud)` inside the cloud's loop, so that it sees and changes a consistent state."""
+        assert self._token is not None and self._cloud is not None, "enter the HostCloud first"
+        cloud = self._cloud
+        return trio.from_thread.run_sync(lambda: fn(cloud), trio_token=self._token)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._thread is not None, "enter the HostCloud first"
+        if self._token is not None and self._stop is not None and self._thread.is_alive():
+            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+        self._thread.join(timeout=30)
+        if self._failure is not None and kind is None:
+            raise self._failure
 
 
 def overlay(base: Path, path: Path) -> Path:
@@ -104,12 +179,15 @@ class Machine:
     """One box: power on, power cut, and its shell. The firmware's variables persist across
     power cycles, as a real board's NVRAM does."""
 
-    def __init__(self, disk: Path, directory: Path, *, lan_port: int = 8080) -> None:
+    def __init__(
+        self, disk: Path, directory: Path, *, lan_port: int = 8080, cloud_port: int | None = None
+    ) -> None:
         if QEMU is None:
             raise FileNotFoundError("qemu-system-x86_64: run `tools/system-deps image`")
         self.disk = disk
         self.directory = directory
         self.lan_port = lan_port
+        self.cloud_port = cloud_port
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.console = directory / "console.log"
@@ -124,6 +202,9 @@ class Machine:
     def argv(self, socket_path: Path) -> list[str]:
         cpu = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else ["-accel", "tcg"]
         forward = f"hostfwd=tcp:127.0.0.1:{self.port}-:{self.lan_port}"
+        if self.cloud_port is not None:
+            relay = f"socat - TCP:127.0.0.1:{self.cloud_port}"
+            forward += f",guestfwd=tcp:{GUEST_CLOUD}:80-cmd:{relay}"
         argv = [
             str(QEMU),
             *("-machine", "q35", *cpu, "-smp", "2", "-m", "1024"),
