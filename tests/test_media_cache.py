@@ -158,7 +158,8 @@ async def test_resume_survives_a_restart_of_the_box(rig: Rig) -> None:
 
 
 async def test_large_part_is_vouched_for_while_it_downloads(rig: Rig) -> None:
-    """A power cut runs no cleanup: the store must already know the part is worth resuming."""
+    """A power cut runs no cleanup: the store must already know the part is worth resuming, and
+    up to which byte it was on disk; past that byte the disk may have kept anything."""
     data = os.urandom(media.RECORD_PART_AFTER + 3 * MiB)
     item = rig.add("clip.mp4", data)
     rig.cloud.slow_bytes_per_s = 64 * MiB
@@ -174,12 +175,61 @@ async def test_large_part_is_vouched_for_while_it_downloads(rig: Rig) -> None:
 
         await rig.ensure(cache, item, progress=progress)
     assert seen[0][1] is None
-    assert seen[-1][1] == f"{item.checksum}:{len(data)}"
+    done, during = seen[-1]
+    assert during["owner"] == f"{item.checksum}:{len(data)}"
+    assert media.RECORD_PART_AFTER <= during["durable"] <= done
 
+    # What the cut leaves: the record as it was, and garbage past its durable bytes.
+    rig.store.set_sync(key, during)
+    part = cache.path_for(item).with_name(cache.path_for(item).name + ".part")
+    with part.open("r+b") as f:
+        f.seek(during["durable"])
+        f.write(b"\0" * 2 * MiB)
     rig.cloud.slow_bytes_per_s = None
-    kept = seen[-1][0]
-    assert await rig.ensure(await rig.cache(), item) == len(data) - kept
+    assert await rig.ensure(await rig.cache(), item) == len(data) - during["durable"]
+    assert rig.media_requests()[-1].headers["range"] == f"bytes={during['durable']}-"
     assert cache.path_for(item).read_bytes() == data
+
+
+async def test_a_resumed_part_that_was_damaged_is_fetched_whole_at_once(rig: Rig) -> None:
+    """A disk that lost writes it had acknowledged leaves a part that resumes into the wrong MD5:
+    the same ensure fetches the whole file again instead of failing until the next sync."""
+    data = os.urandom(3 * MiB)
+    item = rig.add("clip.mp4", data)
+    rig.cloud.truncate_at = 2 * MiB
+    cache = await rig.cache()
+    with pytest.raises(UpstreamError):
+        await rig.ensure(cache, item)
+    part = cache.path_for(item).with_name(cache.path_for(item).name + ".part")
+    kept = part.stat().st_size
+    with part.open("r+b") as f:
+        f.seek(kept // 2)
+        f.write(b"\xff" * 100)
+
+    assert await rig.ensure(cache, item) == len(data) - kept + len(data)
+    ranges = [r.headers.get("range") for r in rig.media_requests()[-2:]]
+    assert ranges == [f"bytes={kept}-", None]
+    assert cache.path_for(item).read_bytes() == data
+    assert not part.exists()
+    assert rig.sample("edgebox_download_failures_total", reason="damaged_part") == 1
+
+
+async def test_a_resumed_download_the_cloud_serves_wrong_is_tried_whole_once_then_fails(
+    rig: Rig,
+) -> None:
+    data = os.urandom(2 * MiB)
+    item = rig.add("clip.mp4", data)
+    rig.cloud.truncate_at = MiB
+    cache = await rig.cache()
+    with pytest.raises(UpstreamError):
+        await rig.ensure(cache, item)
+
+    rig.add("clip.mp4", os.urandom(len(data)), media_id=item.media_id)  # not what `item` says
+    with pytest.raises(ChecksumMismatch):
+        await rig.ensure(cache, item)
+    assert [r.headers.get("range") for r in rig.media_requests()[-2:]] == [f"bytes={MiB}-", None]
+    assert cache.locate(item) is None
+    assert list(cache.directory.iterdir()) == []
 
 
 async def test_server_that_ignores_the_range_gets_the_file_again_from_the_start(rig: Rig) -> None:

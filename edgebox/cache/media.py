@@ -94,6 +94,28 @@ class Verified:
 
 
 @attrs.frozen
+class PartRecord:
+    """What a `.part` is becoming (`owner`, "md5:size") and how many of its bytes were fsynced
+    before the record was written. After a power cut the bytes past `durable` may be anything
+    (the disk wrote some pages and not others), so only those before it are resumed."""
+
+    owner: str
+    durable: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"owner": self.owner, "durable": self.durable}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> PartRecord | None:
+        if not isinstance(raw, dict):
+            return None
+        owner, durable = raw.get("owner"), raw.get("durable")
+        if isinstance(owner, str) and type(durable) is int and durable >= 0:
+            return cls(owner, durable)
+        return None
+
+
+@attrs.frozen
 class _Entry:
     name: str
     size: int
@@ -115,7 +137,7 @@ class MediaCache:
     directory: Path
     limiter: trio.CapacityLimiter
     _verified: dict[str, Verified]
-    _parts: dict[str, str]  # final name -> "md5:size" of the item its .part holds
+    _parts: dict[str, PartRecord]  # final name -> what its .part holds
     _sizes: dict[str, int]  # every file in the directory, finals and parts, by name
     _pending: dict[str, int] = attrs.Factory(dict)  # bytes in-flight downloads will still write
     _room: trio.Lock = attrs.Factory(trio.Lock)
@@ -130,9 +152,9 @@ class MediaCache:
         entries = await trio.to_thread.run_sync(_prepare, directory)
         sizes = {e.name: e.size for e in entries}
 
-        def load(cache: diskcache.Cache) -> tuple[dict[str, Verified], dict[str, str]]:
+        def load(cache: diskcache.Cache) -> tuple[dict[str, Verified], dict[str, PartRecord]]:
             verified: dict[str, Verified] = {}
-            parts: dict[str, str] = {}
+            parts: dict[str, PartRecord] = {}
             for key in list(cache.iterkeys()):
                 if not isinstance(key, str):
                     continue
@@ -145,9 +167,9 @@ class MediaCache:
                         cache.delete(key)
                 elif key.startswith(PART_PREFIX):
                     name = key[len(PART_PREFIX) :]
-                    value = store.get_sync(key)
-                    if isinstance(value, str) and name + PART in sizes:
-                        parts[name] = value
+                    part = PartRecord.from_json(store.get_sync(key))
+                    if part is not None and name + PART in sizes:
+                        parts[name] = part
                     else:
                         cache.delete(key)
             return verified, parts
@@ -272,12 +294,13 @@ class MediaCache:
     ) -> int:
         final = self.directory / name
         owner = f"{item.checksum}:{item.file_size}"
-        resumable = self._parts.get(name) == owner
-        if not resumable and name in self._parts:
+        record = self._parts.get(name)
+        durable = record.durable if record is not None and record.owner == owner else None
+        if durable is None and record is not None:
             await self._forget([], [name])
         try:
             part = await trio.to_thread.run_sync(
-                _PartFile.open, final.with_name(name + PART), owner, resumable, item.file_size
+                _PartFile.open, final.with_name(name + PART), owner, durable, item.file_size
             )
         except OSError as exc:
             raise self._failed("disk", _disk_error(name, exc)) from exc
@@ -287,24 +310,40 @@ class MediaCache:
             async with self._room:  # one check-and-reserve at a time, or two could both fit
                 await self._make_room(name, item.file_size - part.size, keep_names)
                 self._pending[name] = item.file_size - part.size
-            transferred = await self._fetch(http, url, headers, item, name, part, progress)
-            if part.size < item.file_size:
-                raise self._failed(
-                    "incomplete",
-                    UpstreamError(
-                        f"{name}: the body ended after {part.size} of {item.file_size} bytes; "
-                        "the next sync resumes it"
-                    ),
-                )
-            if part.hexdigest() != item.checksum:
-                await self._discard(name, part)
-                raise self._failed(
-                    "checksum",
+            resumed_from = part.size
+            transferred = 0
+            while True:
+                got = await self._fetch(http, url, headers, item, name, part, progress)
+                transferred += got
+                if part.size < item.file_size:
+                    raise self._failed(
+                        "incomplete",
+                        UpstreamError(
+                            f"{name}: the body ended after {part.size} of {item.file_size} "
+                            "bytes; the next sync resumes it"
+                        ),
+                    )
+                if part.hexdigest() == item.checksum:
+                    break
+                if not resumed_from or got >= item.file_size:
+                    await self._discard(name, part)
+                    raise self._failed(
+                        "checksum",
+                        ChecksumMismatch(
+                            f"{name}: MD5 {part.hexdigest()} differs from the announced "
+                            f"{item.checksum}; the partial file was deleted"
+                        ),
+                    )
+                # A disk that lost a write it had acknowledged: once more, from byte 0.
+                self._failed(
+                    "damaged_part",
                     ChecksumMismatch(
-                        f"{name}: MD5 {part.hexdigest()} differs from the announced "
-                        f"{item.checksum}; the partial file was deleted"
+                        f"{name}: MD5 wrong after resuming from byte {resumed_from}; the bytes "
+                        "kept from before were damaged, so the whole file is fetched again"
                     ),
                 )
+                await self._restart(name, part)
+                resumed_from = 0
             try:
                 st = await trio.to_thread.run_sync(part.finish, final)
             except OSError as exc:
@@ -316,8 +355,8 @@ class MediaCache:
                 if not (finished or part.discarded):
                     if part.size == 0:
                         await self._discard(name, part)
-                    elif not part.recorded:
-                        await self._record_part(name, part)
+                    elif part.size > part.durable:
+                        await self._checkpoint(name, part)
                 await trio.to_thread.run_sync(part.close)
         record = Verified(st.st_size, st.st_mtime_ns, item.checksum)
         self._sizes.pop(part.path.name, None)
@@ -354,7 +393,7 @@ class MediaCache:
         if 0 < part.size == item.file_size:
             if part.hexdigest() == item.checksum:
                 return 0
-            await trio.to_thread.run_sync(part.restart)
+            await self._restart(name, part)
         transferred = 0
         for _attempt in range(2):
             start = part.size
@@ -367,7 +406,7 @@ class MediaCache:
                     if start and (
                         status == 416 or (status == 206 and _range_start(response) != start)
                     ):
-                        await trio.to_thread.run_sync(part.restart)
+                        await self._restart(name, part)
                         continue
                     if status >= 400:
                         raise self._failed(
@@ -379,7 +418,7 @@ class MediaCache:
                             UpstreamError(f"{name}: unexpected HTTP {status} for a media file"),
                         )
                     if status == 200 and start:
-                        await trio.to_thread.run_sync(part.restart)
+                        await self._restart(name, part)
                     announced = _announced_size(response)
                     if announced is not None and announced != item.file_size:
                         await self._discard(name, part)
@@ -446,8 +485,8 @@ class MediaCache:
                         return
                     self._sizes[part.path.name] = part.size
                     self._pending[name] = total - part.size
-                    if not part.recorded and part.size >= RECORD_PART_AFTER:
-                        await self._record_part(name, part)
+                    if part.size - part.durable >= RECORD_PART_AFTER:
+                        await self._checkpoint(name, part)
                     if self.metrics is not None:
                         self.metrics.sync_bytes.inc(len(block))
                     if progress is not None:
@@ -543,15 +582,26 @@ class MediaCache:
         if finals or parts:
             await self.store.run(delete)
 
-    async def _record_part(self, name: str, part: _PartFile) -> None:
-        """Vouch for a part so that a later ensure, even after a restart, resumes it.
+    async def _checkpoint(self, name: str, part: _PartFile) -> None:
+        """fsync the part, then vouch for the bytes now surely on disk, so that a later ensure,
+        even after a power cut, resumes from them.
 
-        Small parts are vouched for only when their download fails: after a power cut they are
-        fetched again, which costs less than a store write for every file.
+        Done every RECORD_PART_AFTER bytes and when a download stops short. Small parts are so
+        vouched for only when their download fails: after a power cut they are fetched again,
+        which costs less than an fsync and a store write for every file.
         """
-        self._parts[name] = part.owner
-        await self.store.set(PART_PREFIX + name, part.owner)
-        part.recorded = True
+        size = await trio.to_thread.run_sync(part.sync)
+        record = PartRecord(part.owner, size)
+        self._parts[name] = record
+        await self.store.set(PART_PREFIX + name, record.to_json())
+        part.durable = size
+
+    async def _restart(self, name: str, part: _PartFile) -> None:
+        """Empty the part; a record that vouches for its old bytes is brought down to none."""
+        await trio.to_thread.run_sync(part.restart)
+        self._sizes[part.path.name] = 0
+        if part.durable:
+            await self._checkpoint(name, part)
 
     async def _discard(self, name: str, part: _PartFile) -> None:
         with trio.CancelScope(shield=True):
@@ -590,38 +640,46 @@ class _Overflow(Exception):
 class _PartFile:
     """A `.part` file and the MD5 of everything in it; used by one worker thread at a time.
 
-    `owner` ("md5:size") names the item it is becoming; `recorded` says the store knows that.
+    `owner` ("md5:size") names the item it is becoming; the store vouches for its first
+    `durable` bytes (see PartRecord).
     """
 
     def __init__(
-        self, path: Path, owner: str, file: io.BufferedIOBase, md5: Any, size: int, recorded: bool
+        self, path: Path, owner: str, file: io.BufferedIOBase, md5: Any, size: int, durable: int
     ) -> None:
         self.path, self.owner, self.file, self.md5, self.size = path, owner, file, md5, size
-        self.recorded = recorded
+        self.durable = durable
         self.discarded = False
 
     @classmethod
-    def open(cls, path: Path, owner: str, resumable: bool, limit: int) -> _PartFile:
-        """The existing part re-hashed when it belongs to this item and is no longer than it;
-        else an empty one."""
+    def open(cls, path: Path, owner: str, durable: int | None, limit: int) -> _PartFile:
+        """With `durable` (a record for this item), the existing part cut to its durable bytes
+        and re-hashed; else, or when it is longer than the item, an empty one."""
         md5 = hashlib.md5()
-        if resumable:
+        if durable is not None:
             try:
                 file = open(path, "r+b")  # noqa: SIM115 - closed by close/finish/discard
             except FileNotFoundError:
                 pass
             else:
-                size = _hash_into(file, md5)
-                if size <= limit:
-                    return cls(path, owner, file, md5, size, True)
+                if durable <= limit:
+                    if os.fstat(file.fileno()).st_size > durable:
+                        file.truncate(durable)
+                    size = _hash_into(file, md5)
+                    return cls(path, owner, file, md5, size, size)
                 file.close()
-                md5 = hashlib.md5()
-        return cls(path, owner, open(path, "wb"), md5, 0, False)
+        return cls(path, owner, open(path, "wb"), md5, 0, 0)
 
     def write(self, block: bytes) -> None:
         self.file.write(block)
         self.md5.update(block)
         self.size += len(block)
+
+    def sync(self) -> int:
+        """Everything written so far on disk; returns how much that is."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        return self.size
 
     def restart(self) -> None:
         self.file.seek(0)
