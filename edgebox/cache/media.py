@@ -599,7 +599,6 @@ class MediaCache:
     async def _restart(self, name: str, part: _PartFile) -> None:
         """Empty the part; a record that vouches for its old bytes is brought down to none."""
         await trio.to_thread.run_sync(part.restart)
-        self._sizes[part.path.name] = 0
         if part.durable:
             await self._checkpoint(name, part)
 
