@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -31,6 +31,8 @@ from edgebox.cache import media
 from edgebox.sim.cloud import SimCloud
 from image import build, rootfs, update
 from tests import vm
+
+T = TypeVar("T")
 
 VENUE = """\
 venue = "Test Lobby"
@@ -482,6 +484,15 @@ def cached(shell: vm.Shell) -> dict[str, str]:
     }
 
 
+def poll(condition: Callable[[], T | None], shell: vm.Shell, timeout: float = BOOT_TIMEOUT) -> T:
+    """`condition()` every second until it gives something; the box's log if it never does."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, shell.check("journalctl -u edgebox --no-pager -n 40")
+        time.sleep(1)
+    return value
+
+
 def at_final_names(files: dict[str, str]) -> dict[str, str]:
     return {name: md5 for name, md5 in files.items() if not name.endswith(".part")}
 
@@ -514,14 +525,13 @@ def test_the_media_cache_survives_a_power_cut_in_the_middle_of_a_download(
     machine.power_on()
     machine.wait_lan(BOOT_TIMEOUT)
     shell = machine.shell()
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while True:
+
+    def due() -> dict[str, str] | None:
         files = cached(shell)
         sent = host_cloud.call(lambda cloud: cloud.media_bytes_sent)
-        if small <= files.keys() and sent > CUT_AFTER_MIB * build.MIB:
-            break
-        assert time.monotonic() < deadline, shell.check("journalctl -u edgebox --no-pager -n 40")
-        time.sleep(1)
+        return files if small <= files.keys() and sent > CUT_AFTER_MIB * build.MIB else None
+
+    files = poll(due, shell)
     assert big_name + ".part" in files, files
     assert at_final_names(files) == {name: expected[name] for name in small}
     machine.power_cut()
@@ -532,10 +542,7 @@ def test_the_media_cache_survives_a_power_cut_in_the_middle_of_a_download(
     machine.power_on()
     machine.wait_lan(BOOT_TIMEOUT)
     shell = machine.shell()
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while len(asked_after := host_cloud.call(requests_for)[len(asked_before) :]) == 0:
-        assert time.monotonic() < deadline, shell.check("journalctl -u edgebox --no-pager -n 40")
-        time.sleep(1)
+    asked_after = poll(lambda: host_cloud.call(requests_for)[len(asked_before) :], shell)
     resumed_from = int((asked_after[0][1] or "bytes=0-").removeprefix("bytes=").rstrip("-"))
     files = cached(shell)
     assert at_final_names(files) == {name: expected[name] for name in small}
@@ -551,10 +558,7 @@ def test_the_media_cache_survives_a_power_cut_in_the_middle_of_a_download(
             for m in cloud.received[heard_before:]
         )
 
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while not host_cloud.call(ready):
-        assert time.monotonic() < deadline, shell.check("journalctl -u edgebox --no-pager -n 40")
-        time.sleep(1)
+    poll(lambda: host_cloud.call(ready), shell)
     ready_after = machine.uptime()  # since the power came back
     rest = (BIG_MIB * build.MIB - resumed_from) / build.MIB
     # One request: the finished files stay finished, and the bytes resumed were the right ones.
