@@ -30,7 +30,7 @@ import trio
 
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
-from edgebox.config import CacheConfig
+from edgebox.core.config import CacheConfig
 from edgebox.sim.cloud import SimCloud, serve
 from edgebox.upstream.protocol import MediaItem, parse_media_item
 
@@ -257,7 +257,7 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
 
 
 async def sync_loop_resync(cloud: SimCloud, directory: Path, raws: list[dict[str, Any]]) -> None:
-    from edgebox import config
+    from edgebox.core import config
     from edgebox.hub import Hub
     from edgebox.upstream.client import CloudClient
     from edgebox.upstream.control import Outbox

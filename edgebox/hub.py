@@ -17,10 +17,10 @@ import attrs
 import cattrs
 import trio
 
-from edgebox import ledsign
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
-from edgebox.ledsign import ItemExists, LedImage, LedItem, PreviewLock, UnknownItem
+from edgebox.core.errors import ValidationError
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import ItemExists, LedImage, LedItem, PreviewLock, UnknownItem
 
 log = logging.getLogger(__name__)
 

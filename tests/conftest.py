@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import trio
 
-from edgebox import config, gateway
 from edgebox.cache.store import Store
+from edgebox.core import config
 from edgebox.hub import Hub
+from edgebox.runtime import box as gateway
 
 ADMIN_TOKEN = "test-admin-token"
 

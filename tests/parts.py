@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from edgebox import config
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
+from edgebox.core import config
 from edgebox.hub import Hub
 from edgebox.sim.cloud import SimCloud
 from edgebox.upstream import protocol

@@ -33,10 +33,10 @@ import attrs
 import httpx
 import trio
 
-from edgebox import ledsign
-from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
+from edgebox.core.errors import ValidationError
+from edgebox.iptv.catalog import Catalog
+from edgebox.ledsign import model as ledsign
 from tests.net import free_port
 
 TOKEN = "powercut-admin-token"
@@ -197,7 +197,7 @@ class StoreWarnings(logging.Handler):
 def store_problems(data: Path) -> list[str]:
     """The store opens, and its catalog and LED playlist load whole."""
     warnings = StoreWarnings()
-    logger = logging.getLogger("edgebox.cache.catalog")
+    logger = logging.getLogger("edgebox.iptv.catalog")
     logger.addHandler(warnings)
     found = []
     try:

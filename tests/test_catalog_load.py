@@ -14,10 +14,11 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgebox import config, gateway
-from edgebox.cache import catalog as cat
-from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
+from edgebox.core import config
+from edgebox.iptv import catalog as cat
+from edgebox.iptv.catalog import Catalog
+from edgebox.runtime import box as gateway
 
 GOOD_DEVICE = {
     "id": 1,
@@ -80,7 +81,7 @@ async def test_unreadable_entries_are_skipped_and_logged_and_the_rest_loads(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     damaged(store)
-    with caplog.at_level(logging.WARNING, logger="edgebox.cache.catalog"):
+    with caplog.at_level(logging.WARNING, logger="edgebox.iptv.catalog"):
         catalog = await Catalog.load(store)
     assert list(catalog.devices) == ["GOOD"]
     assert [c.name for c in catalog.channels] == ["News"]

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import trio
 
-from edgebox import config, gateway
+from edgebox.core import config
+from edgebox.runtime import box as gateway
 from edgebox.sim.cloud import SimCloud
 from tests.conftest import ADMIN_TOKEN
 from tests.test_status import _samples

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgebox import config
-from edgebox.errors import ConfigError
+from edgebox.core import config
+from edgebox.core.errors import ConfigError
 from tests.conftest import base_venue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebox import cli, config
-from edgebox.errors import ConfigError
+from edgebox.cli import main as cli
+from edgebox.core import config
+from edgebox.core.errors import ConfigError
 from tests.conftest import base_venue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from edgebox.demo import ADMIN_TOKEN
+from edgebox.cli.demo import ADMIN_TOKEN
 
 
 def test_demo_serves_the_led_sign_a_virtual_panel_and_syncs_the_embedded_cloud(

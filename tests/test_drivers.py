@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from edgebox.config import PanelConfig
+from edgebox.core.config import PanelConfig
+from edgebox.core.errors import PanelError
 from edgebox.drivers import adalight, tpm2
 from edgebox.drivers.adalight import BadFrame
 from edgebox.drivers.driver import PanelDriver
-from edgebox.drivers.panel import Panel, level_table
+from edgebox.drivers.framing import Panel, level_table
 from edgebox.drivers.serialport import SerialLink
-from edgebox.errors import PanelError
 from edgebox.sim.panel import VirtualPanel
 from tests.fakes.panel import MakePanel
 

@@ -12,8 +12,8 @@ import httpx
 import trio
 import trio.testing
 
-from edgebox.backoff import Backoff
-from edgebox.gateway import Box, Supervisor
+from edgebox.core.backoff import Backoff
+from edgebox.runtime.box import Box, Supervisor
 from tests.conftest import base_venue
 
 

@@ -4,7 +4,7 @@ import pytest
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
+from edgebox.core.errors import ValidationError
 from edgebox.hub import Hub, TextOverlay
 
 

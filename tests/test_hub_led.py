@@ -6,9 +6,9 @@ import pytest
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
+from edgebox.core.errors import ValidationError
 from edgebox.hub import Hub
-from edgebox.ledsign import (
+from edgebox.ledsign.model import (
     ImageContent,
     ItemExists,
     LedImage,

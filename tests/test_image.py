@@ -26,8 +26,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from edgebox import config
 from edgebox.cache import media
+from edgebox.core import config
 from edgebox.sim.cloud import SimCloud
 from image import build, rootfs, update
 from tests import vm

@@ -9,9 +9,10 @@ import httpx
 import pytest
 import trio.testing
 
-from edgebox import gateway, iptv
-from edgebox.errors import CacheError
-from edgebox.ratelimit import RateLimiter
+from edgebox.core.errors import CacheError
+from edgebox.iptv import model as iptv
+from edgebox.iptv.ratelimit import RateLimiter
+from edgebox.runtime import box as gateway
 from tests.conftest import ADMIN_TOKEN
 
 PLAYLIST = """#EXTM3U url-tvg="http://epg.example/guide.xml"
@@ -327,7 +328,7 @@ def test_device_status_follows_expiry_day_by_day() -> None:
 async def test_demo_catalog_answers_check_device_at_once(
     box: gateway.Box, client: httpx.AsyncClient
 ) -> None:
-    from edgebox.demo import DEMO_DUID, seed_iptv
+    from edgebox.cli.demo import DEMO_DUID, seed_iptv
 
     await seed_iptv(box)
     answer = (await client.post("/api/client/check-device", json={"duid": DEMO_DUID})).json()

@@ -8,7 +8,8 @@ import httpx
 import pytest
 import trio
 
-from edgebox import cli, gateway
+from edgebox.cli import main as cli
+from edgebox.runtime import box as gateway
 from tests.test_iptv_api import PLAYLIST
 
 VENUE = """venue = "cli"
@@ -50,7 +51,7 @@ def test_import_and_devices_work_on_the_store_of_a_stopped_box(
 
 
 async def test_import_goes_through_a_running_box(tmp_path: Path) -> None:
-    from edgebox import config
+    from edgebox.core import config
 
     cfg = config.load(venue_file(tmp_path, 0))
     box = await gateway.open_box(cfg)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trio
 
-from edgebox import gateway
+from edgebox.runtime import box as gateway
 from tests.conftest import ADMIN_TOKEN
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -14,8 +14,9 @@ import httpx
 import pytest
 import trio
 
-from edgebox import config, gateway
+from edgebox.core import config
 from edgebox.local.server import ClientTimeouts, serve_lan
+from edgebox.runtime import box as gateway
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -12,8 +12,9 @@ import pytest
 import trio
 from PIL import Image
 
-from edgebox import config, gateway
-from edgebox.local import led
+from edgebox.core import config
+from edgebox.local import led_api as led
+from edgebox.runtime import box as gateway
 
 
 def text_item(text: str = "Hello World", **overrides: Any) -> dict[str, Any]:

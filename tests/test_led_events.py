@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import trio
 
-from edgebox import config, gateway
+from edgebox.core import config
 from edgebox.local.events import KEEP_ALIVE
+from edgebox.runtime import box as gateway
 
 
 @asynccontextmanager

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebox import ledsign
-from edgebox.errors import ValidationError
-from edgebox.ledsign import (
+from edgebox.core.errors import ValidationError
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import (
     ClockContent,
     Gradient,
     ImageContent,

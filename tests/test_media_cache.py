@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from edgebox.cache import media
 from edgebox.cache.media import MAX_NAME, MediaCache, safe_name
 from edgebox.cache.store import Store
-from edgebox.config import CacheConfig
-from edgebox.errors import ChecksumMismatch, StorageFull, UpstreamError
-from edgebox.metrics import Metrics
+from edgebox.core.config import CacheConfig
+from edgebox.core.errors import ChecksumMismatch, StorageFull, UpstreamError
+from edgebox.core.metrics import Metrics
 from edgebox.sim.cloud import SimCloud
 from edgebox.upstream.protocol import MediaItem, parse_media_item
 

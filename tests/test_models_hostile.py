@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebox import iptv, ledsign
-from edgebox.errors import ValidationError
+from edgebox.core.errors import ValidationError
 from edgebox.hub import check_level
+from edgebox.iptv import model as iptv
+from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema
 from edgebox.local.http import _not_json
-from edgebox.local.iptv import activation_code
+from edgebox.local.iptv_api import activation_code
 
 # JSON as Python's json module decodes it: NaN and Infinity included, which it reads too.
 NUMBERS = st.integers() | st.floats() | st.sampled_from([10**400, -(10**400), 2**63, 1e308])

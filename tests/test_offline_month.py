@@ -18,7 +18,8 @@ import pytest
 import trio
 import trio.testing
 
-from edgebox import config, gateway
+from edgebox.core import config
+from edgebox.runtime import box as gateway
 
 START = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 ITEM = {

@@ -8,10 +8,10 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from edgebox.gateway import Box
 from edgebox.hub import Playback, TextOverlay
 from edgebox.local.app import create_app
 from edgebox.local.openapi import SchemaBuilder
+from edgebox.runtime.box import Box
 
 
 async def test_openapi_document_is_valid_and_lists_every_route(box: Box) -> None:

@@ -17,9 +17,11 @@ import pytest
 import trio
 import trio.testing
 
-from edgebox import config, gateway, ledsign
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
+from edgebox.core import config
+from edgebox.core.backoff import Backoff
+from edgebox.ledsign import model as ledsign
+from edgebox.runtime import box as gateway
 from edgebox.sim.cloud import CloudURLs, SimCloud, serve
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient

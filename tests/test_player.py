@@ -9,13 +9,14 @@ import pytest
 import trio
 import trio.testing
 
-from edgebox import config, gateway
-from edgebox.config import CanvasConfig
-from edgebox.drivers.panel import Panel
+from edgebox.core import config
+from edgebox.core.config import CanvasConfig
+from edgebox.drivers.framing import Panel
 from edgebox.hub import Hub
-from edgebox.ledsign import LedItem, Rainbow, TextContent
-from edgebox.player import Cursor, Player, item_length
-from edgebox.render import Renderer, pass_seconds
+from edgebox.ledsign.model import LedItem, Rainbow, TextContent
+from edgebox.ledsign.player import Cursor, Player, item_length
+from edgebox.ledsign.render import Renderer, pass_seconds
+from edgebox.runtime import box as gateway
 from tests.fakes.panel import MakePanel
 
 WHITE = (255, 255, 255)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import trio
 
-from edgebox.cache import catalog
 from edgebox.cache.store import Store
+from edgebox.iptv import catalog
 from tests.powercut import PowerCuts, store_problems
 from tests.powercut_cloud import FILES_PER_PLAYLIST, ChurningCloud
 

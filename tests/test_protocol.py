@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgebox.errors import ProtocolError
+from edgebox.core.errors import ProtocolError
 from edgebox.hub import TextOverlay
 from edgebox.upstream import protocol as p
 

@@ -7,7 +7,7 @@ import datetime as dt
 from PIL import Image
 
 from edgebox.hub import TextOverlay
-from edgebox.ledsign import (
+from edgebox.ledsign.model import (
     ClockContent,
     Gradient,
     ImageContent,
@@ -19,7 +19,7 @@ from edgebox.ledsign import (
     TextFormatting,
     TextSegment,
 )
-from edgebox.render import FONT, Renderer, clock_text, pass_seconds, perimeter, text_scale
+from edgebox.ledsign.render import FONT, Renderer, clock_text, pass_seconds, perimeter, text_scale
 
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from edgebox.repeats import Repeats
+from edgebox.core.repeats import Repeats
 
 
 def test_a_minutely_failure_is_logged_hourly_with_a_count(

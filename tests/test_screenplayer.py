@@ -12,16 +12,17 @@ import trio
 import trio.testing
 from PIL import Image
 
-from edgebox import config, gateway
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.config import CanvasConfig, PanelConfig
+from edgebox.core import config
+from edgebox.core.backoff import Backoff
+from edgebox.core.config import CanvasConfig, PanelConfig
+from edgebox.core.errors import UpstreamError
 from edgebox.drivers.driver import PanelDriver
-from edgebox.drivers.panel import level_table
-from edgebox.errors import UpstreamError
+from edgebox.drivers.framing import level_table
 from edgebox.hub import Hub, TextOverlay
-from edgebox.screenplayer import ScreenPlayer
-from edgebox.screenshots import Screenshots
+from edgebox.runtime import box as gateway
+from edgebox.screens.player import ScreenPlayer
+from edgebox.screens.screenshots import Screenshots
 from edgebox.sim.cloud import SimCloud
 from edgebox.sim.panel import VirtualPanel
 from edgebox.upstream.client import CloudClient

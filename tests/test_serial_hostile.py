@@ -12,9 +12,10 @@ import httpx
 import trio
 from PIL import Image
 
-from edgebox import config, gateway
-from edgebox.config import PanelConfig
+from edgebox.core import config
+from edgebox.core.config import PanelConfig
 from edgebox.drivers.driver import PanelDriver
+from edgebox.runtime import box as gateway
 from edgebox.sim.panel import VirtualPanel
 from tests.fakes.panel import MakePanel
 

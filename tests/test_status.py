@@ -12,10 +12,10 @@ import trio
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgebox import ledsign
-from edgebox.gateway import Box
-from edgebox.render import Renderer
-from edgebox.statuscli import format_status
+from edgebox.cli.status_cmd import format_status
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.render import Renderer
+from edgebox.runtime.box import Box
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -129,7 +129,7 @@ async def test_status_feed_streams_status_and_the_players_frames(box: Box) -> No
 
 @pytest.mark.parametrize("path", ["/api/status", "/api/status/events"])
 async def test_empty_admin_token_disables_admin_access(make_config: Any, path: str) -> None:
-    from edgebox import gateway
+    from edgebox.runtime import box as gateway
 
     b = await gateway.open_box(make_config(lan={"admin_token": ""}))
     async with trio.open_nursery() as n:

@@ -9,7 +9,8 @@ import httpx
 import trio
 from PIL import Image
 
-from edgebox import config, gateway
+from edgebox.core import config
+from edgebox.runtime import box as gateway
 from edgebox.sim.cloud import SimCloud
 from tests.browser import chromium
 from tests.conftest import ADMIN_TOKEN

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from edgebox import cli, config, gateway
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
+from edgebox.cli import main as cli
+from edgebox.core import config
+from edgebox.runtime import box as gateway
 from edgebox.sim.cloud import SimCloud
 from tests.net import free_port
 

@@ -13,9 +13,10 @@ import pytest
 import trio
 import trio.testing
 
-from edgebox import config, gateway
-from edgebox.gateway import Box
-from edgebox.systemd import JournalFormatter, Notifier, journal_stream, watchdog
+from edgebox.core import config
+from edgebox.runtime import box as gateway
+from edgebox.runtime.box import Box
+from edgebox.runtime.systemd import JournalFormatter, Notifier, journal_stream, watchdog
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 import trio
 import trio.testing
 
-from edgebox import config
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.errors import AuthError, UpstreamError
+from edgebox.core import config
+from edgebox.core.backoff import Backoff
+from edgebox.core.errors import AuthError, UpstreamError
 from edgebox.hub import Hub
 from edgebox.sim.cloud import SimCloud
 from edgebox.upstream.client import CloudClient

@@ -28,9 +28,9 @@ import httpx
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.config import CacheConfig
-from edgebox.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
-from edgebox.metrics import Metrics
+from edgebox.core.config import CacheConfig
+from edgebox.core.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
+from edgebox.core.metrics import Metrics
 from edgebox.upstream.protocol import MediaItem
 
 log = logging.getLogger(__name__)

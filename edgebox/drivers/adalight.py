@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import attrs
 
-from edgebox.errors import PanelError
+from edgebox.core.errors import PanelError
 
 MAGIC = b"Ada"
 HEADER_SIZE = 6

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import attrs
 
+from edgebox.core.errors import PanelError
 from edgebox.drivers.adalight import BadFrame
-from edgebox.errors import PanelError
 
 START = 0xC9
 DATA = 0xDA

@@ -9,16 +9,16 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from edgebox.errors import ValidationError
-from edgebox.local import status
-from edgebox.local.admin import iptv_admin_api
+from edgebox.core.errors import ValidationError
+from edgebox.local import status_api as status
 from edgebox.local.events import events_api
 from edgebox.local.http import BodyTooLarge, json_error
-from edgebox.local.iptv import client_api
-from edgebox.local.led import led_api
+from edgebox.local.iptv_admin_api import iptv_admin_api
+from edgebox.local.iptv_api import client_api
+from edgebox.local.led_api import led_api
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
+    from edgebox.runtime.box import Box
 
 log = logging.getLogger(__name__)
 

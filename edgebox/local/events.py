@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Blueprint, Response, current_app
 
-from edgebox import ledsign
+from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
     from edgebox.hub import Change, Hub
+    from edgebox.runtime.box import Box
 
 KEEP_ALIVE = 15.0
 KEEP_ALIVE_COMMENT = b": keep-alive\n\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgebox import ledsign
+from edgebox.ledsign import model as ledsign
 
 Schema = dict[str, Any]
 

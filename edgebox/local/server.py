@@ -13,7 +13,7 @@ from hypercorn.trio import serve
 from edgebox.local.app import create_app
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.runtime.box import Box, Service
 
 
 @attrs.frozen

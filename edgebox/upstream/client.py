@@ -16,9 +16,9 @@ import httpx
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.config import CloudConfig
-from edgebox.errors import AuthError, ProtocolError, UpstreamError
-from edgebox.jsontext import depth
+from edgebox.core.config import CloudConfig
+from edgebox.core.errors import AuthError, ProtocolError, UpstreamError
+from edgebox.core.jsontext import depth
 from edgebox.upstream import protocol
 from edgebox.upstream.protocol import DeviceFacts, DeviceScreens, Tokens
 

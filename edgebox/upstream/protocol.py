@@ -14,9 +14,9 @@ from typing import Any
 
 import attrs
 
-from edgebox.errors import ProtocolError, ValidationError
+from edgebox.core.errors import ProtocolError, ValidationError
+from edgebox.core.jsontext import depth
 from edgebox.hub import SCREENS, TextOverlay, check_level
-from edgebox.jsontext import depth
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32

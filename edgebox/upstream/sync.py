@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
+from edgebox.core.backoff import Backoff
+from edgebox.core.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
+from edgebox.core.metrics import Metrics
+from edgebox.core.repeats import Repeats
 from edgebox.hub import SCREENS, Hub
-from edgebox.metrics import Metrics
-from edgebox.repeats import Repeats
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import PlaylistAction

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import trio
 
-from edgebox import config, gateway, ledsign
+from edgebox.core import config
+from edgebox.ledsign import model as ledsign
+from edgebox.runtime import box as gateway
 from edgebox.sim.cloud import CloudURLs, SimCloud, add_demo_playlist, serve
 from edgebox.sim.panel import VirtualPanel
 

@@ -19,7 +19,7 @@ from edgebox.upstream.protocol import DeviceFacts, DeviceScreens, human_bytes
 from edgebox.upstream.sync import Sync
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.runtime.box import Box, Service
 
 log = logging.getLogger(__name__)
 

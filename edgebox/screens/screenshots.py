@@ -17,8 +17,8 @@ import attrs
 import trio
 from PIL import Image
 
-from edgebox.backoff import Backoff
-from edgebox.errors import EdgeboxError
+from edgebox.core.backoff import Backoff
+from edgebox.core.errors import EdgeboxError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The LED sign controller API (seed 002): playlist, brightness, preview lock and images.
 
-Routes only translate HTTP to hub calls and back; the rules live in `edgebox.ledsign`.
+Routes only translate HTTP to hub calls and back; the rules live in `edgebox.ledsign.model`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import trio
 from PIL import Image
 from quart import Blueprint, Response, jsonify, request, send_file
 
-from edgebox import ledsign
-from edgebox.errors import ValidationError
-from edgebox.ledsign import (
+from edgebox.core.errors import ValidationError
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import (
     ItemExists,
     LedImage,
     LedSignError,
@@ -30,8 +30,8 @@ from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_ob
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
     from edgebox.hub import Hub
+    from edgebox.runtime.box import Box, Service
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_FORM_BYTES = MAX_IMAGE_BYTES + 65536  # the file and its form's headers

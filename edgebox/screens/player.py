@@ -29,18 +29,18 @@ import attrs
 import trio
 from PIL import Image
 
-from edgebox import timeline as tl
-from edgebox.config import CanvasConfig
-from edgebox.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
+from edgebox.core.config import CanvasConfig
+from edgebox.core.errors import UpstreamError
 from edgebox.drivers.driver import PanelDriver
-from edgebox.errors import UpstreamError
 from edgebox.hub import Hub, Playback, TextOverlay
-from edgebox.render import Renderer
-from edgebox.screenshots import Screenshots, Shot
+from edgebox.ledsign.render import Renderer
+from edgebox.screens import timeline as tl
+from edgebox.screens.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
+from edgebox.screens.screenshots import Screenshots, Shot
 from edgebox.upstream.protocol import MediaItem, Playlist
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.runtime.box import Box, Service
 
 log = logging.getLogger(__name__)
 

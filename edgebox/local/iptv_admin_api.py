@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from edgebox import iptv
-from edgebox.errors import ValidationError
-from edgebox.iptv import IptvError
+from edgebox.core.errors import ValidationError
+from edgebox.iptv import model as iptv
+from edgebox.iptv.model import IptvError
 from edgebox.local.http import admin_authorized, json_error, read_json_object
-from edgebox.local.iptv import (
+from edgebox.local.iptv_api import (
     ALLOWED_TYPES,
     CHANNEL,
     DEVICE,
@@ -30,7 +30,7 @@ from edgebox.local.iptv import (
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
+    from edgebox.runtime.box import Box
 
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from edgebox.config import VenueConfig
+from edgebox.core.config import VenueConfig
 
 
 def box_url(cfg: VenueConfig) -> str:

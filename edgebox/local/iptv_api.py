@@ -1,6 +1,6 @@
 """The IPTV client API (seed 003) under /api/client, with its rate limits.
 
-Routes only translate HTTP to catalog calls; the rules live in `edgebox.iptv`.
+Routes only translate HTTP to catalog calls; the rules live in `edgebox.iptv.model`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Blueprint, Response, jsonify, request
 
-from edgebox import iptv
-from edgebox.errors import ValidationError
-from edgebox.iptv import (
+from edgebox.core.errors import ValidationError
+from edgebox.iptv import model as iptv
+from edgebox.iptv.model import (
     AlreadyActivated,
     CatalogFull,
     DeviceDisabled,
@@ -22,13 +22,13 @@ from edgebox.iptv import (
     IptvError,
     NotFound,
 )
+from edgebox.iptv.ratelimit import ClientLimits, Verdict
 from edgebox.local.http import json_error, read_json_object
 from edgebox.local.openapi import documented
-from edgebox.ratelimit import ClientLimits, Verdict
 
 if TYPE_CHECKING:
-    from edgebox.cache.catalog import Catalog
-    from edgebox.gateway import Box
+    from edgebox.iptv.catalog import Catalog
+    from edgebox.runtime.box import Box
 
 MAX_CLIENT_BODY = 4 * 1024
 

@@ -15,8 +15,8 @@ import httpx
 import trio
 from tqdm import tqdm
 
-from edgebox.config import VenueConfig
-from edgebox.statuscli import box_url
+from edgebox.cli.status_cmd import box_url
+from edgebox.core.config import VenueConfig
 
 Event = dict[str, Any]
 
@@ -102,8 +102,8 @@ def sync_running_box(cfg: VenueConfig, on_event: Callable[[Event], None]) -> boo
 
 async def sync_here(cfg: VenueConfig, on_event: Callable[[Event], None]) -> bool:
     """The box is stopped: open its state, sync once, and leave the reports in its outbox."""
-    from edgebox import gateway
-    from edgebox.upstream.service import upstream_services
+    from edgebox.runtime import box as gateway
+    from edgebox.runtime.cloud import upstream_services
 
     box = await gateway.open_box(cfg)
     try:

@@ -14,14 +14,15 @@ import trio
 from PIL import Image
 from quart import Blueprint, Response, current_app, jsonify, make_response, redirect, request
 
-from edgebox import __version__, status
+from edgebox import __version__
 from edgebox.local import openapi
 from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
 from edgebox.local.openapi import documented
+from edgebox.runtime import health as status
 from edgebox.upstream.protocol import ReloadPlaylist
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
+    from edgebox.runtime.box import Box
 
 STATUS_PERIOD = 1.0
 FRAMES_PER_SECOND = 5.0

@@ -16,7 +16,7 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.runtime.box import Box, Service
 
 log = logging.getLogger(__name__)
 

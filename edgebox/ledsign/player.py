@@ -18,15 +18,15 @@ import attrs
 import trio
 from PIL import Image
 
-from edgebox import ledsign
-from edgebox.config import CanvasConfig
+from edgebox.core.config import CanvasConfig
 from edgebox.drivers.driver import PanelDriver
 from edgebox.hub import Hub, TextOverlay
-from edgebox.ledsign import LedItem, TextContent
-from edgebox.render import Renderer, pass_seconds
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import LedItem, TextContent
+from edgebox.ledsign.render import Renderer, pass_seconds
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.runtime.box import Box, Service
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def led_services(box: Box) -> list[tuple[str, Service]]:
             box.players[canvas.name] = player
             found.append((f"player:{canvas.name}", player.run))
         else:
-            from edgebox.screenplayer import screen_services
+            from edgebox.screens.player import screen_services
 
             found += screen_services(box, canvas, mine)
     found += [(f"panel:{name}", driver.run) for name, driver in drivers.items()]

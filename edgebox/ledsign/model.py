@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from edgebox.errors import EdgeboxError, ValidationError
+from edgebox.core.errors import EdgeboxError, ValidationError
 
 Color = tuple[int, int, int]
 

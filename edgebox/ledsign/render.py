@@ -21,7 +21,7 @@ import attrs
 from PIL import Image, ImageDraw, ImageFont
 
 from edgebox.hub import TextOverlay
-from edgebox.ledsign import (
+from edgebox.ledsign.model import (
     BorderEffect,
     ClockContent,
     Color,

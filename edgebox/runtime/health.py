@@ -14,7 +14,7 @@ from edgebox import __version__
 from edgebox.hub import converter
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
+    from edgebox.runtime.box import Box
 
 # A part of the box describes itself for the status page: a JSON-able dict, cheap to build.
 StatusSource = Callable[[], dict[str, Any]]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from edgebox.errors import ConfigError
+from edgebox.core.errors import ConfigError
 
 Check = Callable[[Any], str | None]
 

@@ -11,20 +11,20 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from edgebox.backoff import Backoff
-from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
-from edgebox.config import VenueConfig
+from edgebox.core.backoff import Backoff
+from edgebox.core.config import VenueConfig
+from edgebox.core.metrics import Metrics
 from edgebox.hub import Hub
-from edgebox.metrics import Metrics
-from edgebox.status import ReadyCheck, StatusSource
+from edgebox.iptv.catalog import Catalog
+from edgebox.runtime.health import ReadyCheck, StatusSource
 
 if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache
     from edgebox.drivers.driver import PanelDriver
-    from edgebox.player import Player
-    from edgebox.screenplayer import ScreenPlayer
-    from edgebox.systemd import Notifier
+    from edgebox.ledsign.player import Player
+    from edgebox.runtime.systemd import Notifier
+    from edgebox.screens.player import ScreenPlayer
     from edgebox.upstream.client import CloudClient
     from edgebox.upstream.protocol import DeviceScreens
     from edgebox.upstream.sync import Sync
@@ -170,18 +170,18 @@ async def open_box(config: VenueConfig) -> Box:
 
 def services(box: Box) -> list[tuple[str, Service]]:
     """Every long-running service of the box except the LAN server, in start order."""
-    from edgebox.local.led import preview_expiry
+    from edgebox.local.led_api import preview_expiry
 
     found: list[tuple[str, Service]] = []
     found.append(("led-preview-expiry", preview_expiry(box.hub)))
-    from edgebox.player import led_services
+    from edgebox.ledsign.player import led_services
 
     found += led_services(box)
-    from edgebox.upstream.service import upstream_services
+    from edgebox.runtime.cloud import upstream_services
 
     found += upstream_services(box)
     if box.notifier is not None and box.notifier.watchdog_interval is not None:
-        from edgebox.systemd import watchdog
+        from edgebox.runtime.systemd import watchdog
 
         found.append(("systemd-watchdog", watchdog(box, box.notifier)))
     return found

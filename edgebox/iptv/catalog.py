@@ -17,10 +17,10 @@ import attrs
 import diskcache
 import trio
 
-from edgebox import iptv
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
-from edgebox.iptv import (
+from edgebox.core.errors import ValidationError
+from edgebox.iptv import model as iptv
+from edgebox.iptv.model import (
     AlreadyActivated,
     CatalogFull,
     Channel,

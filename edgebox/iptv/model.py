@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from edgebox.errors import EdgeboxError, ValidationError
+from edgebox.core.errors import EdgeboxError, ValidationError
 
 TYPES = ("FTA", "Local", "Premium")
 FREE_TYPES = frozenset({"FTA", "Local"})

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import trio
 
-from edgebox import __version__, config, gateway
-from edgebox.errors import ConfigError
+from edgebox import __version__
+from edgebox.core import config
+from edgebox.core.errors import ConfigError
+from edgebox.runtime import box as gateway
 
 
 def _setup_logging(verbose: bool) -> None:
-    from edgebox.systemd import JournalFormatter, journal_stream
+    from edgebox.runtime.systemd import JournalFormatter, journal_stream
 
     handler = logging.StreamHandler(sys.stderr)
     if journal_stream(os.environ, sys.stderr):
@@ -56,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.umask(0o077)
 
     async def main() -> None:
-        from edgebox.systemd import Notifier
+        from edgebox.runtime.systemd import Notifier
 
         box = await gateway.open_box(cfg)
         box.notifier = Notifier.from_environ(os.environ)
@@ -71,14 +73,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edgebox.demo import run_demo
+    from edgebox.cli.demo import run_demo
 
     trio.run(run_demo, args.host, args.port, args.data)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edgebox.statuscli import print_status
+    from edgebox.cli.status_cmd import print_status
 
     cfg = _load_or_report(args.config)
     if cfg is None:
@@ -87,7 +89,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from edgebox import synccli
+    from edgebox.cli import sync_cmd as synccli
 
     cfg = _load_or_report(args.config)
     if cfg is None:
@@ -96,7 +98,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_iptv(args: argparse.Namespace) -> int:
-    from edgebox import iptvcli
+    from edgebox.cli import iptv_cmd as iptvcli
 
     cfg = _load_or_report(args.config)
     if cfg is None:

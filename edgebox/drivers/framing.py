@@ -13,7 +13,7 @@ from collections.abc import Callable
 import attrs
 from PIL import Image, ImageStat
 
-from edgebox.config import PanelConfig
+from edgebox.core.config import PanelConfig
 from edgebox.drivers import adalight, tpm2
 
 ENCODERS: dict[str, Callable[[bytes], bytes]] = {

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import trio
 
-from edgebox import iptv
-from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
-from edgebox.config import VenueConfig
-from edgebox.errors import EdgeboxError
-from edgebox.statuscli import box_url
+from edgebox.cli.status_cmd import box_url
+from edgebox.core.config import VenueConfig
+from edgebox.core.errors import EdgeboxError
+from edgebox.iptv import model as iptv
+from edgebox.iptv.catalog import Catalog
 
 
 def _admin(cfg: VenueConfig) -> httpx.Client:
