@@ -40,7 +40,7 @@ image: $(STAMP)
 # Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
 image-test: $(STAMP)
 	tools/system-deps image
-	$(BIN)/python -m pytest -m image -s tests/test_image.py
+	$(BIN)/python -m pytest -m image -s tests/system/test_image.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -71,4 +71,4 @@ async def box(
     nursery.cancel_scope.cancel()
 
 
-pytest_plugins = ["tests.fakes.panel", "tests.fakes.cloud", "tests.parts"]
+pytest_plugins = ["tests.support.fakes.panel", "tests.support.fakes.cloud", "tests.support.parts"]
