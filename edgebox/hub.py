@@ -18,9 +18,9 @@ import cattrs
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.core.errors import ValidationError
+from edgebox.core.errors import ItemExists, UnknownItem, ValidationError
 from edgebox.ledsign import model as ledsign
-from edgebox.ledsign.model import ItemExists, LedImage, LedItem, PreviewLock, UnknownItem
+from edgebox.ledsign.model import LedImage, LedItem, PreviewLock
 
 log = logging.getLogger(__name__)
 

@@ -18,20 +18,17 @@ import diskcache
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.core.errors import ValidationError
-from edgebox.iptv import model as iptv
-from edgebox.iptv.model import (
+from edgebox.core.errors import (
     AlreadyActivated,
     CatalogFull,
-    Channel,
-    Device,
     DeviceExists,
     DeviceNotFound,
-    ImportReport,
     InvalidActivationCode,
-    News,
     NotFound,
+    ValidationError,
 )
+from edgebox.iptv import model as iptv
+from edgebox.iptv.model import Channel, Device, ImportReport, News
 
 log = logging.getLogger(__name__)
 

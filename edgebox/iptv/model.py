@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 import attrs
 
-from edgebox.core.errors import EdgeboxError, ValidationError
+from edgebox.core.errors import (
+    ValidationError,
+)
 
 TYPES = ("FTA", "Local", "Premium")
 FREE_TYPES = frozenset({"FTA", "Local"})
@@ -30,43 +32,6 @@ MAX_CHANNELS = 5_000
 MAX_NEWS = 1_000
 _DUID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LEAP_SECOND = re.compile(r"([T ]\d\d:\d\d):60")
-
-
-class IptvError(EdgeboxError):
-    """A request the catalog refuses; the API maps each kind to a status code."""
-
-
-class DeviceNotFound(IptvError):
-    def __init__(self) -> None:
-        super().__init__("Device not found")
-
-
-class DeviceExists(IptvError):
-    def __init__(self) -> None:
-        super().__init__("Device already registered")
-
-
-class InvalidActivationCode(IptvError):
-    def __init__(self) -> None:
-        super().__init__("Invalid activation code")
-
-
-class AlreadyActivated(IptvError):
-    def __init__(self) -> None:
-        super().__init__("Device is already activated")
-
-
-class DeviceDisabled(IptvError):
-    def __init__(self) -> None:
-        super().__init__("Device is disabled")
-
-
-class NotFound(IptvError):
-    """A channel or news item id that the catalog does not hold."""
-
-
-class CatalogFull(IptvError):
-    """The catalog holds as many devices, channels or news items as the box allows."""
 
 
 def utc_now() -> dt.datetime:

@@ -21,7 +21,12 @@ from typing import Any
 
 import attrs
 
-from edgebox.core.errors import EdgeboxError, ValidationError
+from edgebox.core.errors import (
+    NotInPreview,
+    NotPreviewOwner,
+    PreviewBusy,
+    ValidationError,
+)
 
 Color = tuple[int, int, int]
 
@@ -40,30 +45,6 @@ BORDER_EFFECTS = ("None", "Rainbow", "Pulse", "Sparkle", "Gradient")
 ACTIONS = ("Add", "Update", "Delete", "Reorder")
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
-
-
-class LedSignError(EdgeboxError):
-    """A playlist or preview request that is well-formed but not allowed now."""
-
-
-class UnknownItem(LedSignError):
-    """No playlist item has this id (404)."""
-
-
-class ItemExists(LedSignError):
-    """A new item reuses the id of an item already in the playlist (409)."""
-
-
-class PreviewBusy(LedSignError):
-    """Another session holds the preview (403)."""
-
-
-class NotPreviewOwner(LedSignError):
-    """The session does not own the preview lock (403)."""
-
-
-class NotInPreview(LedSignError):
-    """The sign is not in preview mode (404)."""
 
 
 # Models

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from edgebox.core.errors import ValidationError
+from edgebox.core.errors import IptvError, ValidationError
 from edgebox.iptv import model as iptv
-from edgebox.iptv.model import IptvError
 from edgebox.local.http import admin_authorized, json_error, read_json_object
 from edgebox.local.iptv_api import (
     ALLOWED_TYPES,

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Blueprint, Response, jsonify, request
 
-from edgebox.core.errors import ValidationError
-from edgebox.iptv import model as iptv
-from edgebox.iptv.model import (
+from edgebox.core.errors import (
     AlreadyActivated,
     CatalogFull,
     DeviceDisabled,
@@ -21,7 +19,9 @@ from edgebox.iptv.model import (
     InvalidActivationCode,
     IptvError,
     NotFound,
+    ValidationError,
 )
+from edgebox.iptv import model as iptv
 from edgebox.iptv.ratelimit import ClientLimits, Verdict
 from edgebox.local.http import json_error, read_json_object
 from edgebox.local.openapi import documented

@@ -14,17 +14,17 @@ import trio
 from PIL import Image
 from quart import Blueprint, Response, jsonify, request, send_file
 
-from edgebox.core.errors import ValidationError
-from edgebox.ledsign import model as ledsign
-from edgebox.ledsign.model import (
+from edgebox.core.errors import (
     ItemExists,
-    LedImage,
     LedSignError,
     NotInPreview,
     NotPreviewOwner,
     PreviewBusy,
     UnknownItem,
+    ValidationError,
 )
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import LedImage
 from edgebox.local import ledschema as S
 from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_object
 from edgebox.local.openapi import documented

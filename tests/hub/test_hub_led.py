@@ -6,18 +6,15 @@ import pytest
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.core.errors import ValidationError
-from edgebox.hub import Hub
-from edgebox.ledsign.model import (
-    ImageContent,
+from edgebox.core.errors import (
     ItemExists,
-    LedImage,
-    LedItem,
     NotPreviewOwner,
     PreviewBusy,
-    TextContent,
     UnknownItem,
+    ValidationError,
 )
+from edgebox.hub import Hub
+from edgebox.ledsign.model import ImageContent, LedImage, LedItem, TextContent
 
 
 def item(item_id: str, text: str = "hello") -> LedItem:

@@ -7,16 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebox.core.errors import ValidationError
+from edgebox.core.errors import NotInPreview, NotPreviewOwner, PreviewBusy, ValidationError
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import (
     ClockContent,
     Gradient,
     ImageContent,
     LedItem,
-    NotInPreview,
-    NotPreviewOwner,
-    PreviewBusy,
     PreviewLock,
     Pulse,
     Rainbow,
