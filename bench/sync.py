@@ -31,8 +31,9 @@ import trio
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
 from edgebox.core.config import CacheConfig
+from edgebox.core.values import MediaItem
 from edgebox.sim.cloud import SimCloud, serve
-from edgebox.upstream.protocol import MediaItem, parse_media_item
+from edgebox.upstream.protocol import parse_media_item
 
 MB = 1_000_000
 

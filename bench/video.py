@@ -25,12 +25,12 @@ from PIL import Image, ImageDraw
 
 from edgebox.cache.store import Store
 from edgebox.core.config import CanvasConfig, PanelConfig
+from edgebox.core.values import MediaItem, PlaybackConfig, Playlist, Timing
 from edgebox.drivers.driver import PanelDriver
 from edgebox.drivers.framing import Panel
 from edgebox.hub import Hub
 from edgebox.screens.decode import VideoReader, probe_video
 from edgebox.screens.player import ScreenPlayer
-from edgebox.upstream.protocol import MediaItem, PlaybackConfig, Playlist, Timing
 
 WIDTH, HEIGHT, FPS, SECONDS = 1920, 1080, 30, 10
 CANVAS = (128, 64)

@@ -31,7 +31,7 @@ from edgebox.cache.store import Store
 from edgebox.core.config import CacheConfig
 from edgebox.core.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
 from edgebox.core.metrics import Metrics
-from edgebox.upstream.protocol import MediaItem
+from edgebox.core.values import MediaItem
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import trio
 from PIL import Image
 
 from edgebox.core.config import CanvasConfig
+from edgebox.core.values import TextOverlay
 from edgebox.drivers.driver import PanelDriver
-from edgebox.hub import Hub, TextOverlay
+from edgebox.hub import Hub
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import LedItem, TextContent
 from edgebox.ledsign.render import Renderer, pass_seconds

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import attrs
 from PIL import Image, ImageDraw, ImageFont
 
-from edgebox.hub import TextOverlay
+from edgebox.core.values import TextOverlay
 from edgebox.ledsign.model import (
     BorderEffect,
     ClockContent,

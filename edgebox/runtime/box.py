@@ -21,12 +21,12 @@ from edgebox.runtime.health import ReadyCheck, StatusSource
 
 if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache
+    from edgebox.core.values import DeviceScreens
     from edgebox.drivers.driver import PanelDriver
     from edgebox.ledsign.player import Player
     from edgebox.runtime.systemd import Notifier
     from edgebox.screens.player import ScreenPlayer
     from edgebox.upstream.client import CloudClient
-    from edgebox.upstream.protocol import DeviceScreens
     from edgebox.upstream.sync import Sync
 
 log = logging.getLogger(__name__)

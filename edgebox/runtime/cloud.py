@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import trio
 
 from edgebox import __version__
+from edgebox.core.values import DeviceScreens
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import hub_commands
 from edgebox.upstream.control import ControlChannel, Outbox
-from edgebox.upstream.protocol import DeviceFacts, DeviceScreens, human_bytes
+from edgebox.upstream.protocol import DeviceFacts, human_bytes
 from edgebox.upstream.sync import Sync
 
 if TYPE_CHECKING:

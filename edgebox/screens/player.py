@@ -31,13 +31,13 @@ from PIL import Image
 
 from edgebox.core.config import CanvasConfig
 from edgebox.core.errors import UpstreamError
+from edgebox.core.values import MediaItem, Playlist, TextOverlay
 from edgebox.drivers.driver import PanelDriver
-from edgebox.hub import Hub, Playback, TextOverlay
+from edgebox.hub import Hub, Playback
 from edgebox.ledsign.render import Renderer
 from edgebox.screens import timeline as tl
 from edgebox.screens.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
 from edgebox.screens.screenshots import Screenshots, Shot
-from edgebox.upstream.protocol import MediaItem, Playlist
 
 if TYPE_CHECKING:
     from edgebox.runtime.box import Box, Service

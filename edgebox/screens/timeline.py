@@ -26,7 +26,7 @@ from collections.abc import Callable
 import attrs
 from PIL import Image
 
-from edgebox.upstream.protocol import Layout, MediaItem, PlaybackConfig
+from edgebox.core.values import Layout, MediaItem, PlaybackConfig
 
 FADE_SECONDS = 0.5
 TRANSITION_SECONDS = 0.5

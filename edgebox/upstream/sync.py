@@ -21,12 +21,12 @@ from edgebox.core.backoff import Backoff
 from edgebox.core.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
 from edgebox.core.metrics import Metrics
 from edgebox.core.repeats import Repeats
-from edgebox.hub import SCREENS, Hub
+from edgebox.core.values import SCREENS, DeviceScreens, MediaItem, Playlist
+from edgebox.hub import Hub
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import PlaylistAction
 from edgebox.upstream.control import Outbox
-from edgebox.upstream.protocol import DeviceScreens, MediaItem, Playlist
 
 if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache

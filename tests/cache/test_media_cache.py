@@ -23,8 +23,9 @@ from edgebox.cache.store import Store
 from edgebox.core.config import CacheConfig
 from edgebox.core.errors import ChecksumMismatch, StorageFull, UpstreamError
 from edgebox.core.metrics import Metrics
+from edgebox.core.values import MediaItem
 from edgebox.sim.cloud import SimCloud
-from edgebox.upstream.protocol import MediaItem, parse_media_item
+from edgebox.upstream.protocol import parse_media_item
 
 MiB = 1024 * 1024
 

@@ -5,7 +5,8 @@ import trio
 
 from edgebox.cache.store import Store
 from edgebox.core.errors import ValidationError
-from edgebox.hub import Hub, TextOverlay
+from edgebox.core.values import TextOverlay
+from edgebox.hub import Hub
 
 
 async def test_changes_are_persisted_and_survive_a_reload(store: Store, hub: Hub) -> None:

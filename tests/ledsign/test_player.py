@@ -131,7 +131,7 @@ async def test_player_steps_through_the_hub_playlist_and_shows_a_preview_until_i
 async def test_player_draws_the_cloud_overlay_on_top(
     hub: Hub, tmp_path: Path, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    from edgebox.hub import TextOverlay
+    from edgebox.core.values import TextOverlay
 
     player = make_player(hub, tmp_path)
     await nursery.start(player.run)

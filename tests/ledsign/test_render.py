@@ -6,7 +6,7 @@ import datetime as dt
 
 from PIL import Image
 
-from edgebox.hub import TextOverlay
+from edgebox.core.values import TextOverlay
 from edgebox.ledsign.model import (
     ClockContent,
     Gradient,

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgebox.core.errors import ValidationError
-from edgebox.hub import check_level
+from edgebox.core.values import check_level
 from edgebox.iptv import model as iptv
 from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema

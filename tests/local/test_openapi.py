@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from edgebox.hub import Playback, TextOverlay
+from edgebox.core.values import TextOverlay
+from edgebox.hub import Playback
 from edgebox.local.app import create_app
 from edgebox.local.openapi import SchemaBuilder
 from edgebox.runtime.box import Box

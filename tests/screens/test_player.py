@@ -17,23 +17,24 @@ from edgebox.core import config
 from edgebox.core.backoff import Backoff
 from edgebox.core.config import CanvasConfig, PanelConfig
 from edgebox.core.errors import UpstreamError
-from edgebox.drivers.driver import PanelDriver
-from edgebox.drivers.framing import level_table
-from edgebox.hub import Hub, TextOverlay
-from edgebox.runtime import box as gateway
-from edgebox.screens.player import ScreenPlayer
-from edgebox.screens.screenshots import Screenshots
-from edgebox.sim.cloud import SimCloud
-from edgebox.sim.panel import VirtualPanel
-from edgebox.upstream.client import CloudClient
-from edgebox.upstream.protocol import (
+from edgebox.core.values import (
     DeviceScreens,
     Effects,
     MediaItem,
     PlaybackConfig,
     Playlist,
     Screen,
+    TextOverlay,
 )
+from edgebox.drivers.driver import PanelDriver
+from edgebox.drivers.framing import level_table
+from edgebox.hub import Hub
+from edgebox.runtime import box as gateway
+from edgebox.screens.player import ScreenPlayer
+from edgebox.screens.screenshots import Screenshots
+from edgebox.sim.cloud import SimCloud
+from edgebox.sim.panel import VirtualPanel
+from edgebox.upstream.client import CloudClient
 from tests.support.fakes.panel import MakePanel
 from tests.support.mediafiles import close, media_item, write_image, write_video
 from tests.upstream.test_client import cloud_config

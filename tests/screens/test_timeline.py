@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from edgebox.core.values import Effects, Layout, MediaItem, PlaybackConfig, Timing
 from edgebox.screens import timeline as tl
-from edgebox.upstream.protocol import Effects, Layout, MediaItem, PlaybackConfig, Timing
 
 NO_LAYOUT, NO_EFFECTS = Layout(), Effects()
 

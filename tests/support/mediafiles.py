@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from edgebox.upstream.protocol import Effects, Layout, MediaItem, Timing
+from edgebox.core.values import Effects, Layout, MediaItem, Timing
 
 Color = tuple[int, int, int]
 NO_LAYOUT, NO_EFFECTS = Layout(), Effects()

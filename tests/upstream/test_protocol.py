@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgebox.core.errors import ProtocolError
-from edgebox.hub import TextOverlay
+from edgebox.core.values import TextOverlay
 from edgebox.upstream import protocol as p
 
 ITEM: dict[str, Any] = {
