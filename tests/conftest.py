@@ -12,7 +12,7 @@ import trio
 from edgebox.cache.store import Store
 from edgebox.core import config
 from edgebox.hub import Hub
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -63,10 +63,10 @@ async def hub(store: Store) -> Hub:
 @pytest.fixture
 async def box(
     make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery
-) -> AsyncIterator[gateway.Box]:
+) -> AsyncIterator[wiring.Box]:
     """A running gateway, offline, with its LAN server on 127.0.0.1 and a free port."""
-    b = await gateway.open_box(make_config())
-    await nursery.start(gateway.run, b)
+    b = await wiring.open_box(make_config())
+    await nursery.start(wiring.run, b)
     yield b
     nursery.cancel_scope.cancel()
 

@@ -14,7 +14,7 @@ import trio
 
 from edgebox.core import config
 from edgebox.ledsign import model as ledsign
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.cloud import CloudURLs, SimCloud, add_demo_playlist, serve
 from edgebox.sim.panel import VirtualPanel
 
@@ -46,7 +46,7 @@ http://127.0.0.1/streams/lobby.m3u8
 """
 
 
-async def seed_iptv(box: gateway.Box) -> None:
+async def seed_iptv(box: wiring.Box) -> None:
     """A small IPTV catalog so `check-device` answers something at once."""
     catalog = box.iptv
     await catalog.import_m3u(SAMPLE_PLAYLIST, "FTA")
@@ -96,7 +96,7 @@ def demo_config(
     )
 
 
-def _print_urls(box: gateway.Box) -> None:
+def _print_urls(box: wiring.Box) -> None:
     base = box.lan_urls[0]
     print(
         "\nedgebox demo is running. Open:\n"
@@ -126,12 +126,12 @@ async def run_demo(host: str, port: int, data: Path | None) -> None:
             urls: CloudURLs = await nursery.start(serve, cloud, "127.0.0.1", 0)
             ports = (str(panels[0].path), str(panels[1].path))
             cfg = demo_config(data or Path(tmp) / "data", host, port, ports, urls)
-            box = await gateway.open_box(cfg)
+            box = await wiring.open_box(cfg)
             if not box.hub.led_items:
                 await box.hub.add_led_item(ledsign.parse_item(WELCOME))
             if not box.iptv.devices:
                 await seed_iptv(box)
-            await gateway.run_until_signal(box, _print_urls)
+            await wiring.run_until_signal(box, _print_urls)
             nursery.cancel_scope.cancel()
             for panel in panels:
                 panel.close()

@@ -14,7 +14,7 @@ import trio
 from edgebox import __version__
 from edgebox.core import config
 from edgebox.core.errors import ConfigError
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -60,13 +60,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def main() -> None:
         from edgebox.runtime.systemd import Notifier
 
-        box = await gateway.open_box(cfg)
+        box = await wiring.open_box(cfg)
         box.notifier = Notifier.from_environ(os.environ)
 
-        def ready(box: gateway.Box) -> None:
+        def ready(box: wiring.Box) -> None:
             logging.getLogger("edgebox").info("serving on %s", ", ".join(box.lan_urls))
 
-        await gateway.run_until_signal(box, ready)
+        await wiring.run_until_signal(box, ready)
 
     trio.run(main)
     return 0

@@ -102,13 +102,13 @@ def sync_running_box(cfg: VenueConfig, on_event: Callable[[Event], None]) -> boo
 
 async def sync_here(cfg: VenueConfig, on_event: Callable[[Event], None]) -> bool:
     """The box is stopped: open its state, sync once, and leave the reports in its outbox."""
-    from edgebox.runtime import box as gateway
-    from edgebox.runtime.cloud import upstream_services
+    from edgebox.runtime import wiring
+    from edgebox.runtime.cloud import open_cloud
 
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     try:
-        upstream_services(box)
-        if box.sync is None or box.cloud is None:
+        cloud = open_cloud(box)
+        if cloud is None:
             raise SyncRefused("the cloud is not enabled in this venue file")
         with box.hub.subscribe({"sync"}, maxlen=4096) as events:
             async with trio.open_nursery() as nursery:
@@ -120,10 +120,10 @@ async def sync_here(cfg: VenueConfig, on_event: Callable[[Event], None]) -> bool
                             return
 
                 nursery.start_soon(forward)
-                await box.sync.outbox.open()
-                await box.sync.start()
-                ok = await box.sync.sync_once(announce=True)
-        await box.cloud.http.aclose()
+                await cloud.outbox.open()
+                await cloud.sync.start()
+                ok = await cloud.sync.sync_once(announce=True)
+        await cloud.client.http.aclose()
         return ok
     finally:
         await trio.to_thread.run_sync(box.store.close_sync)

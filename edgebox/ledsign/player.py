@@ -12,7 +12,6 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -25,9 +24,6 @@ from edgebox.hub import Hub
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import LedItem, TextContent
 from edgebox.ledsign.render import Renderer, pass_seconds
-
-if TYPE_CHECKING:
-    from edgebox.runtime.box import Box, Service
 
 log = logging.getLogger(__name__)
 
@@ -204,46 +200,3 @@ class Player:
                 due = math.floor((trio.current_time() - t0) / period) + 1
                 self.stats.skipped += max(0, due - n - 1)
                 n = max(n + 1, due)
-
-
-def led_services(box: Box) -> list[tuple[str, Service]]:
-    """A player per canvas (`led` or a cloud screen) and a service per panel, each on its own."""
-    drivers = {cfg.name: PanelDriver.from_config(cfg) for cfg in box.config.panels}
-    box.panels.update(drivers)
-    images_dir = box.config.cache.directory / ledsign.IMAGES_DIRECTORY
-    found: list[tuple[str, Service]] = []
-    for canvas in box.config.canvases:
-        mine = [drivers[p.name] for p in box.config.panels if p.canvas == canvas.name]
-        if canvas.source == "led":
-            player = Player(canvas, box.hub, mine, images_dir)
-            box.players[canvas.name] = player
-            found.append((f"player:{canvas.name}", player.run))
-        else:
-            from edgebox.screens.player import screen_services
-
-            found += screen_services(box, canvas, mine)
-    found += [(f"panel:{name}", driver.run) for name, driver in drivers.items()]
-    box.status_sources["panels"] = lambda: panel_rows(box)
-    return found
-
-
-def panel_rows(box: Box) -> list[dict[str, object]]:
-    """One row per panel for the status page: its link, and what its canvas shows."""
-    rows: list[dict[str, object]] = []
-    for cfg in box.config.panels:
-        stats = box.panels[cfg.name].stats
-        player = box.players.get(cfg.canvas)
-        rows.append(
-            {
-                "panel": cfg.name,
-                "canvas": cfg.canvas,
-                "port": cfg.port,
-                "connected": stats.connected,
-                "fps": round(stats.fps, 1),
-                "frames_sent": stats.frames_sent,
-                "frames_dropped": stats.frames_dropped,
-                "showing": player.stats.showing if player else None,
-                "last_error": stats.last_error,
-            }
-        )
-    return rows

@@ -18,7 +18,7 @@ from edgebox.local.iptv_api import client_api
 from edgebox.local.led_api import led_api
 
 if TYPE_CHECKING:
-    from edgebox.runtime.box import Box
+    from edgebox.local.context import Lan
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_TIMEOUT = 30.0
 
 
-def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
+def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     """`body_timeout`: seconds a client has to send a whole request body (then 408)."""
     app = QuartTrio("edgebox", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -69,14 +69,13 @@ def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     @app.after_request
     async def count(response: Response) -> Response:
         api = request.blueprint or "none"
-        box.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
+        lan.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
         return response
 
-    app.register_blueprint(led_api(box))
-    app.register_blueprint(events_api(box))
-    app.register_blueprint(client_api(box))
-    app.register_blueprint(iptv_admin_api(box))
-    box.status_sources["iptv"] = box.iptv.summary
+    app.register_blueprint(led_api(lan))
+    app.register_blueprint(events_api(lan))
+    app.register_blueprint(client_api(lan))
+    app.register_blueprint(iptv_admin_api(lan))
 
-    app.register_blueprint(status.blueprint(box))
+    app.register_blueprint(status.blueprint(lan))
     return app

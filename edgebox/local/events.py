@@ -21,7 +21,7 @@ from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
     from edgebox.hub import Change, Hub
-    from edgebox.runtime.box import Box
+    from edgebox.local.context import Lan
 
 KEEP_ALIVE = 15.0
 KEEP_ALIVE_COMMENT = b": keep-alive\n\n"
@@ -83,9 +83,9 @@ def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]
     return {"items": [ledsign.item_to_json(i) for i in items], "action": action}
 
 
-def events_api(box: Box) -> Blueprint:
+def events_api(lan: Lan) -> Blueprint:
     bp = Blueprint("events", __name__)
-    hub = box.hub
+    hub = lan.hub
 
     def respond(stream: AsyncIterator[bytes]) -> Response:
         response: Response = current_app.response_class(

@@ -29,7 +29,7 @@ from edgebox.local.iptv_api import (
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
-    from edgebox.runtime.box import Box
+    from edgebox.local.context import Lan
 
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 
@@ -139,10 +139,10 @@ def _list(schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": schema}
 
 
-def iptv_admin_api(box: Box) -> Blueprint:
+def iptv_admin_api(lan: Lan) -> Blueprint:
     bp = Blueprint("iptv_admin", __name__, url_prefix="/api/admin/iptv")
-    catalog = box.iptv
-    token = box.config.lan.admin_token.reveal()
+    catalog = lan.iptv
+    token = lan.config.admin_token.reveal()
 
     @bp.before_request
     async def authorize() -> Response | None:

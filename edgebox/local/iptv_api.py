@@ -28,7 +28,7 @@ from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
     from edgebox.iptv.catalog import Catalog
-    from edgebox.runtime.box import Box
+    from edgebox.local.context import Lan
 
 MAX_CLIENT_BODY = 4 * 1024
 
@@ -194,9 +194,9 @@ def activation_code(value: Any) -> str:
     raise ValidationError("must be 4 digits", "activation_code")
 
 
-def client_api(box: Box) -> Blueprint:
+def client_api(lan: Lan) -> Blueprint:
     bp = Blueprint("iptv", __name__, url_prefix="/api/client")
-    catalog: Catalog = box.iptv
+    catalog: Catalog = lan.iptv
     limits = ClientLimits()
 
     @bp.errorhandler(IptvError)

@@ -30,8 +30,7 @@ from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_ob
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
-    from edgebox.hub import Hub
-    from edgebox.runtime.box import Box, Service
+    from edgebox.local.context import Lan
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_FORM_BYTES = MAX_IMAGE_BYTES + 65536  # the file and its form's headers
@@ -47,13 +46,9 @@ _REFUSALS: dict[type[LedSignError], tuple[int, str | None]] = {
 }
 
 
-def images_directory(box: Box) -> Path:
-    return box.config.cache.directory / ledsign.IMAGES_DIRECTORY
-
-
-def led_api(box: Box) -> Blueprint:
+def led_api(lan: Lan) -> Blueprint:
     bp = Blueprint("led", __name__)
-    hub = box.hub
+    hub = lan.hub
 
     @bp.errorhandler(LedSignError)
     async def refused(exc: LedSignError) -> Response:
@@ -197,9 +192,7 @@ def led_api(box: Box) -> Blueprint:
     )
     async def upload_image() -> tuple[Response, int]:
         raw = await _image_bytes()
-        image = await trio.to_thread.run_sync(
-            _store_image, raw, images_directory(box), ledsign.new_id()
-        )
+        image = await trio.to_thread.run_sync(_store_image, raw, lan.images_dir, ledsign.new_id())
         await hub.add_led_image(image)
         return jsonify(ledsign.image_to_json(image)), 201
 
@@ -210,7 +203,7 @@ def led_api(box: Box) -> Blueprint:
         if image is None:
             return json_error(404, f"no image {image_id!r}")
         response = await send_file(
-            images_directory(box) / image.file, mimetype=image.media_type, conditional=True
+            lan.images_dir / image.file, mimetype=image.media_type, conditional=True
         )
         response.timeout = None
         return response
@@ -275,22 +268,3 @@ def _store_image(raw: bytes, directory: Path, image_id: str) -> LedImage:
     os.replace(partial, directory / name)
     size = (directory / name).stat().st_size
     return LedImage(image_id, name, "image/png", width, height, size)
-
-
-def preview_expiry(hub: Hub) -> Service:
-    """Ends a preview PREVIEW_TIMEOUT after its last ping, so the sign returns to the playlist."""
-
-    async def run(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with hub.subscribe({"preview"}) as changes:
-            task_status.started()
-            while True:
-                deadline = hub.preview.deadline
-                if deadline is None:
-                    await changes.get()
-                    continue
-                with trio.move_on_at(deadline) as waiting:
-                    await changes.get()
-                if waiting.cancelled_caught:
-                    await hub.expire_preview()
-
-    return run

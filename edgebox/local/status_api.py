@@ -18,11 +18,9 @@ from edgebox import __version__
 from edgebox.local import openapi
 from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
 from edgebox.local.openapi import documented
-from edgebox.runtime import health as status
-from edgebox.upstream.protocol import ReloadPlaylist
 
 if TYPE_CHECKING:
-    from edgebox.runtime.box import Box
+    from edgebox.local.context import Lan
 
 STATUS_PERIOD = 1.0
 FRAMES_PER_SECOND = 5.0
@@ -55,9 +53,9 @@ def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def blueprint(box: Box) -> Blueprint:
+def blueprint(lan: Lan) -> Blueprint:
     bp = Blueprint("status", __name__)
-    token = box.config.lan.admin_token.reveal()
+    token = lan.config.admin_token.reveal()
 
     # Read once while the app is built, so no request reads the disk on the trio thread.
     pages = {
@@ -80,7 +78,7 @@ def blueprint(box: Box) -> Blueprint:
     @documented("Readiness probe", response=READY, errors=(503,))
     async def readyz() -> Response:
         """Readiness: serving, and serving from a valid snapshot where a cloud is configured."""
-        missing = status.readiness(box)
+        missing = lan.readiness()
         response = jsonify({"ready": not missing, "not_ready": missing})
         response.status_code = 503 if missing else 200
         return response
@@ -89,7 +87,7 @@ def blueprint(box: Box) -> Blueprint:
     @documented("Prometheus metrics", content_type="text/plain")
     async def metrics() -> Response:
         return Response(
-            box.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
+            lan.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @bp.get("/")
@@ -125,7 +123,7 @@ def blueprint(box: Box) -> Blueprint:
     async def status_json() -> Response:
         if not admin_authorized(token):
             return json_error(401, "admin token required")
-        return jsonify(status.snapshot(box))
+        return jsonify(lan.status())
 
     @bp.post("/api/sync")
     @documented(
@@ -138,14 +136,13 @@ def blueprint(box: Box) -> Blueprint:
         """What `edgebox sync` shows: the box's own sync, asked to run once more."""
         if not admin_authorized(token):
             return json_error(401, "admin token required")
-        sync = box.sync
-        if sync is None:
+        sync_now = lan.sync_now
+        if sync_now is None:
             return json_error(503, "the cloud is not enabled in this venue file")
 
         async def stream() -> AsyncIterator[bytes]:
-            with box.hub.subscribe({"sync"}, maxlen=4096) as events:
-                after = sync.runs
-                await sync.request(ReloadPlaylist())
+            with lan.hub.subscribe({"sync"}, maxlen=4096) as events:
+                after = await sync_now()
                 async for change in events:
                     yield json.dumps(change.value, separators=(",", ":")).encode() + b"\n"
                     if change.value["kind"] == "finished" and change.value["run"] > after:
@@ -167,13 +164,13 @@ def blueprint(box: Box) -> Blueprint:
             return json_error(401, "admin token required")
 
         async def stream() -> AsyncIterator[bytes]:
-            with box.hub.subscribe({"frame"}, maxlen=8) as frames:
+            with lan.hub.subscribe({"frame"}, maxlen=8) as frames:
                 next_status = trio.current_time()
                 last_frame: dict[str, float] = {}
                 while True:
                     now = trio.current_time()
                     if now >= next_status:
-                        yield sse("status", status.snapshot(box))
+                        yield sse("status", lan.status())
                         next_status = now + STATUS_PERIOD
                     with trio.move_on_after(next_status - now):
                         change = await frames.get()

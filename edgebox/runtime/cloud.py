@@ -1,4 +1,4 @@
-"""The cloud side of a running box: registration, the playlist sync and the control socket."""
+"""The cloud side of a running box, wired: registration, the playlist sync, the control socket."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ import datetime as dt
 import logging
 import shutil
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 
 from edgebox import __version__
-from edgebox.core.values import DeviceScreens
+from edgebox.cache.media import MediaCache
+from edgebox.cache.store import Store
+from edgebox.core.config import CloudConfig
+from edgebox.core.metrics import Metrics
+from edgebox.core.service import Service
+from edgebox.hub import Hub
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import hub_commands
 from edgebox.upstream.control import ControlChannel, Outbox
@@ -20,7 +27,7 @@ from edgebox.upstream.protocol import DeviceFacts, human_bytes
 from edgebox.upstream.sync import Sync
 
 if TYPE_CHECKING:
-    from edgebox.runtime.box import Box, Service
+    from edgebox.runtime.box import Box
 
 log = logging.getLogger(__name__)
 
@@ -85,45 +92,82 @@ def cache_status(box: Box) -> dict[str, Any]:
     }
 
 
-def upstream_services(box: Box) -> list[tuple[str, Service]]:
-    """The cloud services of a box whose venue has the cloud enabled; none otherwise."""
-    cloud = box.config.cloud
-    box.status_sources["cache"] = lambda: cache_status(box)
-    if not cloud.enabled or box.media is None:
-        return []
-    http = CloudClient.make_http(cloud)
-    client = CloudClient(cloud, box.config.device.sn_number, box.store, http)
-    box.cloud = client
-    outbox = Outbox(box.store, box.metrics)
+@attrs.frozen
+class CloudParts:
+    """The cloud side of one box, built in one place for the box, `edgebox sync` and the tests."""
 
-    def use(screens: DeviceScreens) -> None:
-        box.screens = screens
+    client: CloudClient
+    outbox: Outbox
+    sync: Sync
+    control: ControlChannel
 
-    async def register() -> None:
-        facts = await trio.to_thread.run_sync(device_facts, box)  # statvfs and maybe DNS
-        await client.register(facts)
-        log.info("registered as %s (%s)", facts.sn_number, facts.ip_address or "no address")
+
+def build_cloud(
+    cloud: CloudConfig,
+    sn_number: str,
+    store: Store,
+    hub: Hub,
+    media: MediaCache,
+    *,
+    register: Callable[[CloudClient], Awaitable[None]],
+    metrics: Metrics | None = None,
+) -> CloudParts:
+    """Client, outbox, sync and control socket, joined; `register` says who the box is."""
+    client = CloudClient(cloud, sn_number, store, CloudClient.make_http(cloud))
+    outbox = Outbox(store, metrics)
+
+    async def registration() -> None:
+        await register(client)
 
     sync = Sync(
         client,
-        box.media,
-        box.store,
-        box.hub,
+        media,
+        store,
+        hub,
         outbox,
-        register=register,
-        on_screens=use,
+        register=registration,
         interval=cloud.sync_interval,
-        metrics=box.metrics,
+        metrics=metrics,
     )
     control = ControlChannel(
         client,
         outbox,
-        hub_commands(box.hub, sync.request),
+        hub_commands(hub, sync.request),
         heartbeat=cloud.heartbeat_interval,
-        metrics=box.metrics,
+        metrics=metrics,
         on_connect=sync.catch_up,
     )
-    box.sync = sync
+    return CloudParts(client, outbox, sync, control)
+
+
+def open_cloud(box: Box) -> CloudParts | None:
+    """The box's cloud parts when its venue has the cloud enabled; None otherwise."""
+    box.status_sources["cache"] = lambda: cache_status(box)
+    if not box.config.cloud.enabled or box.media is None:
+        return None
+
+    async def register(client: CloudClient) -> None:
+        facts = await trio.to_thread.run_sync(device_facts, box)  # statvfs and maybe DNS
+        await client.register(facts)
+        log.info("registered as %s (%s)", facts.sn_number, facts.ip_address or "no address")
+
+    parts = build_cloud(
+        box.config.cloud,
+        box.config.device.sn_number,
+        box.store,
+        box.hub,
+        box.media,
+        register=register,
+        metrics=box.metrics,
+    )
+    box.cloud, box.sync = parts.client, parts.sync
+    return parts
+
+
+def cloud_services(box: Box, parts: CloudParts) -> list[tuple[str, Service]]:
+    """The sync and the control socket as services, and what they tell the status page."""
+    cloud = box.config.cloud
+    sync, control, outbox = parts.sync, parts.control, parts.outbox
 
     async def run_sync(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await outbox.open()

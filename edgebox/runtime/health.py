@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,11 +14,6 @@ from edgebox.hub import converter
 
 if TYPE_CHECKING:
     from edgebox.runtime.box import Box
-
-# A part of the box describes itself for the status page: a JSON-able dict, cheap to build.
-StatusSource = Callable[[], dict[str, Any]]
-# A readiness condition: None when fine, else what is missing.
-ReadyCheck = Callable[[], str | None]
 
 
 @attrs.frozen

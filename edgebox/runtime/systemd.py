@@ -16,7 +16,8 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
-    from edgebox.runtime.box import Box, Service
+    from edgebox.core.service import Service
+    from edgebox.runtime.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +95,24 @@ class Notifier:
             self._sock = None
 
 
-def unhealthy_services(box: Box) -> list[str]:
+def unhealthy_services(supervisor: Supervisor) -> list[str]:
     return sorted(
         name
-        for name, state in box.supervisor.states.items()
+        for name, state in supervisor.states.items()
         if state.status not in ("running", "stopped")
     )
 
 
-def watchdog(box: Box, notifier: Notifier, healthy: Callable[[], bool] | None = None) -> Service:
+def watchdog(
+    supervisor: Supervisor, notifier: Notifier, healthy: Callable[[], bool] | None = None
+) -> Service:
     """A service that pings systemd's watchdog while the box is healthy.
 
     The pings come from a trio task, so a wedged event loop stops them and systemd restarts the
     process; a supervisor with a service in backoff stops them too. The status line shows which
     services are the reason, so `systemctl status edgebox` explains the restart.
     """
-    is_healthy = healthy or box.supervisor.healthy
+    is_healthy = healthy or supervisor.healthy
     interval = notifier.watchdog_interval
     if interval is None:
         raise ValueError("the notifier has no watchdog timeout; check it before adding the service")
@@ -124,7 +127,7 @@ def watchdog(box: Box, notifier: Notifier, healthy: Callable[[], bool] | None = 
                     notifier.status("serving")
                 was_healthy = True
             else:
-                down = ", ".join(unhealthy_services(box)) or "?"
+                down = ", ".join(unhealthy_services(supervisor)) or "?"
                 if was_healthy:
                     log.warning("not pinging the watchdog: services not running: %s", down)
                 notifier.status(f"degraded: {down}")

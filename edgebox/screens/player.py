@@ -23,24 +23,20 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
 from PIL import Image
 
 from edgebox.core.config import CanvasConfig
-from edgebox.core.errors import UpstreamError
 from edgebox.core.values import MediaItem, Playlist, TextOverlay
 from edgebox.drivers.driver import PanelDriver
 from edgebox.hub import Hub, Playback
 from edgebox.ledsign.render import Renderer
 from edgebox.screens import timeline as tl
 from edgebox.screens.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
-from edgebox.screens.screenshots import Screenshots, Shot
-
-if TYPE_CHECKING:
-    from edgebox.runtime.box import Box, Service
+from edgebox.screens.screenshots import Shot
 
 log = logging.getLogger(__name__)
 
@@ -573,45 +569,3 @@ class ScreenPlayer:
                 due = math.floor((trio.current_time() - t0) / period) + 1
                 self.stats.skipped += max(0, due - n - 1)
                 n = max(n + 1, due)
-
-
-def screen_services(
-    box: Box, canvas: CanvasConfig, panels: list[PanelDriver]
-) -> list[tuple[str, Service]]:
-    """The player of a `cloud:<screen>` canvas, and the screen's screenshot uploader.
-
-    The cloud parts of the box (`box.screens`, `box.media`, `box.cloud`) are set by the upstream
-    service once it runs, so they are read at each call, never kept from wiring time.
-    """
-    screen = canvas.source.removeprefix("cloud:")
-
-    def playlist_for(playlist_id: int) -> Playlist | None:
-        found = box.screens.find(playlist_id) if box.screens is not None else None
-        return found[1] if found is not None else None
-
-    def locate(item: MediaItem) -> Path | None:
-        return box.media.locate(item) if box.media is not None else None
-
-    first = not any(
-        isinstance(p, ScreenPlayer) and p.screen == screen for p in box.players.values()
-    )
-    player = ScreenPlayer(canvas, screen, box.hub, panels, playlist_for, locate)
-    box.players[canvas.name] = player
-    found: list[tuple[str, Service]] = [(f"player:{canvas.name}", player.run)]
-    cloud = box.config.cloud
-    if first and cloud.enabled and (cloud.screenshot_interval > 0 or cloud.screenshot_on_change):
-
-        async def upload(media_id: int | None, jpeg: bytes) -> None:
-            if box.cloud is None:
-                raise UpstreamError("not connected to the cloud yet")
-            await box.cloud.upload_screenshot(media_id, jpeg)
-
-        shots = Screenshots(
-            player.snapshot,
-            upload,
-            interval=cloud.screenshot_interval,
-            on_change=cloud.screenshot_on_change,
-        )
-        player.on_media_change = shots.media_changed
-        found.append((f"screenshots:{screen}", shots.run))
-    return found

@@ -76,7 +76,6 @@ class Sync:
         outbox: Outbox,
         *,
         register: Callable[[], Any] | None = None,
-        on_screens: Callable[[DeviceScreens], None] | None = None,
         interval: float = 300.0,
         metrics: Metrics | None = None,
         backoff: Backoff | None = None,
@@ -87,10 +86,10 @@ class Sync:
         self.hub = hub
         self.outbox = outbox
         self._register = register
-        self._on_screens = on_screens
         self.interval = interval
         self.metrics = metrics
         self.backoff = backoff or Backoff(initial=2.0, cap=min(60.0, interval), jitter=0.3)
+        # The one playlist snapshot of the box: the screens play from it, the hub holds only ids.
         self.screens: DeviceScreens | None = None
         self.playlists: dict[int, PlaylistState] = {}
         self.registered = False
@@ -268,8 +267,6 @@ class Sync:
 
     def _use(self, screens: DeviceScreens) -> None:
         self.screens = screens
-        if self._on_screens is not None:
-            self._on_screens(screens)
 
     async def _check(self, playlist: Playlist) -> PlaylistState:
         """The state of a playlist from the cache alone, without the network."""

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from edgebox.cli import main as cli
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from tests.local.test_iptv_api import PLAYLIST
 
 VENUE = """venue = "cli"
@@ -54,9 +54,9 @@ async def test_import_goes_through_a_running_box(tmp_path: Path) -> None:
     from edgebox.core import config
 
     cfg = config.load(venue_file(tmp_path, 0))
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     async with trio.open_nursery() as nursery:
-        await nursery.start(gateway.run, box)
+        await nursery.start(wiring.run, box)
         port = int(box.lan_urls[0].rsplit(":", 1)[1])
         venue = venue_file(tmp_path, port)
         playlist = tmp_path / "list.m3u"

@@ -12,7 +12,7 @@ from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
 from edgebox.cli import main as cli
 from edgebox.core import config
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.cloud import SimCloud
 from tests.support.net import free_port
 
@@ -50,9 +50,9 @@ async def test_sync_through_a_running_box_shows_a_bar_per_file_and_the_outcome(
     cloud: SimCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     playlist(cloud, 101, ["a.png"], "front")
-    box = await gateway.open_box(config.load(venue_file(tmp_path, cloud, 0)))
+    box = await wiring.open_box(config.load(venue_file(tmp_path, cloud, 0)))
     async with trio.open_nursery() as nursery:
-        await nursery.start(gateway.run, box)
+        await nursery.start(wiring.run, box)
         port = int(box.lan_urls[0].rsplit(":", 1)[1])
         venue = venue_file(tmp_path, cloud, port)
         with trio.fail_after(10):

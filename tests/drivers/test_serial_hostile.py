@@ -15,7 +15,7 @@ from PIL import Image
 from edgebox.core import config
 from edgebox.core.config import PanelConfig
 from edgebox.drivers.driver import PanelDriver
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.panel import VirtualPanel
 from tests.support.fakes.panel import MakePanel
 
@@ -47,8 +47,8 @@ async def test_a_panel_that_talks_back_garbage_and_vanishes_does_not_stop_the_bo
 ) -> None:
     panel = await panels(64, 32)
     cfg = make_config(panels=[{"name": "p", "port": str(panel.path), "baudrate": 2_000_000}])
-    box = await gateway.open_box(cfg)
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cfg)
+    await nursery.start(wiring.run, box)
     sent = [0]
     nursery.start_soon(talk_back, panel, 7, sent)
     await frames_arrive(panel, 20)

@@ -18,7 +18,7 @@ from edgebox.cache.store import Store
 from edgebox.core import config
 from edgebox.iptv import catalog as cat
 from edgebox.iptv.catalog import Catalog
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 GOOD_DEVICE = {
     "id": 1,
@@ -112,10 +112,10 @@ async def test_a_box_whose_store_holds_a_damaged_catalog_starts_and_serves_the_r
     damaged(store)
     put_raw(store, {cat.NEWS: "[{]", cat.IDS: "null"})
     store.close_sync()
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.run, box)
+            await nursery.start(wiring.run, box)
             async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client:
                 answer = await client.post("/api/client/check-device", json={"duid": "GOOD"})
             nursery.cancel_scope.cancel()

@@ -16,7 +16,7 @@ from edgebox.hub import Hub
 from edgebox.ledsign.model import LedItem, Rainbow, TextContent
 from edgebox.ledsign.player import Cursor, Player, item_length
 from edgebox.ledsign.render import Renderer, pass_seconds
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from tests.support.fakes.panel import MakePanel
 
 WHITE = (255, 255, 255)
@@ -151,7 +151,7 @@ async def test_player_draws_the_cloud_overlay_on_top(
 @pytest.fixture
 async def tiled_box(
     make_config: Callable[..., config.VenueConfig], panels: MakePanel, nursery: trio.Nursery
-) -> tuple[gateway.Box, object, object]:
+) -> tuple[wiring.Box, object, object]:
     """A running box whose 128x32 canvas is tiled by two 64x32 virtual panels (Adalight, TPM2)."""
     left = await panels(64, 32, protocol="adalight")
     right = await panels(64, 32, protocol="tpm2", wiring="serpentine", color_order="GRB")
@@ -165,12 +165,12 @@ async def tiled_box(
             },
         ],
     )  # fmt: skip
-    box = await gateway.open_box(cfg)
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cfg)
+    await nursery.start(wiring.run, box)
     return box, left, right
 
 
-def expected(box: gateway.Box, name: str, item: LedItem, brightness: int) -> bytes:
+def expected(box: wiring.Box, name: str, item: LedItem, brightness: int) -> bytes:
     """What panel `name` must receive for a still item, from the renderer and the panel model."""
     cfg = next(p for p in box.config.panels if p.name == name)
     canvas = Renderer(128, 32).render(item, 0.0)
@@ -179,7 +179,7 @@ def expected(box: gateway.Box, name: str, item: LedItem, brightness: int) -> byt
 
 
 async def test_an_item_added_to_the_hub_appears_on_two_tiled_ptys_and_follows_brightness(
-    tiled_box: tuple[gateway.Box, object, object],
+    tiled_box: tuple[wiring.Box, object, object],
 ) -> None:
     box, left, right = tiled_box
     item = LedItem("hello", 60.0, None, None, TextContent("HELLO WORLD", color=(255, 160, 0)))
@@ -200,7 +200,7 @@ async def test_an_item_added_to_the_hub_appears_on_two_tiled_ptys_and_follows_br
 
 
 async def test_pulling_one_pty_away_does_not_stop_the_other_and_it_comes_back(
-    tiled_box: tuple[gateway.Box, object, object],
+    tiled_box: tuple[wiring.Box, object, object],
 ) -> None:
     box, left, right = tiled_box
     box.panels["left"].link.reopen_interval = 0.2

@@ -12,7 +12,7 @@ import trio.testing
 from edgebox.core.errors import CacheError
 from edgebox.iptv import model as iptv
 from edgebox.iptv.ratelimit import RateLimiter
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from tests.conftest import ADMIN_TOKEN
 
 PLAYLIST = """#EXTM3U url-tvg="http://epg.example/guide.xml"
@@ -30,13 +30,13 @@ http://stream.example/c.m3u8
 
 
 @pytest.fixture
-async def client(box: gateway.Box) -> AsyncIterator[httpx.AsyncClient]:
+async def client(box: wiring.Box) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as c:
         yield c
 
 
 @pytest.fixture
-async def admin(box: gateway.Box) -> AsyncIterator[httpx.AsyncClient]:
+async def admin(box: wiring.Box) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with httpx.AsyncClient(base_url=box.lan_urls[0], headers=headers, timeout=10) as c:
         yield c
@@ -151,7 +151,7 @@ async def test_channels_and_news_follow_status_and_server_order(
 
 
 async def test_register_then_activate_once_with_the_right_code(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     made = await client.post("/api/client/register-device", json={"device_name": "Room 12"})
     assert made.status_code == 201
@@ -201,7 +201,7 @@ async def test_register_then_activate_once_with_the_right_code(
 async def test_bad_bodies_get_a_json_4xx_and_change_nothing(
     client: httpx.AsyncClient,
     admin: httpx.AsyncClient,
-    box: gateway.Box,
+    box: wiring.Box,
     path: str,
     content: bytes,
 ) -> None:
@@ -246,7 +246,7 @@ async def test_admin_filters_edits_and_deletes_devices(admin: httpx.AsyncClient)
 
 
 async def test_m3u_import_reports_each_line_and_reimport_updates(
-    admin: httpx.AsyncClient, box: gateway.Box
+    admin: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     response = await admin.post(
         "/api/admin/iptv/channels/import", json={"playlist": PLAYLIST, "type": "FTA"}
@@ -326,7 +326,7 @@ def test_device_status_follows_expiry_day_by_day() -> None:
 
 
 async def test_demo_catalog_answers_check_device_at_once(
-    box: gateway.Box, client: httpx.AsyncClient
+    box: wiring.Box, client: httpx.AsyncClient
 ) -> None:
     from edgebox.cli.demo import DEMO_DUID, seed_iptv
 
@@ -337,7 +337,7 @@ async def test_demo_catalog_answers_check_device_at_once(
 
 
 async def test_a_crash_mid_import_leaves_the_old_catalog(
-    box: gateway.Box, monkeypatch: pytest.MonkeyPatch
+    box: wiring.Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await box.iptv.import_m3u(PLAYLIST, "FTA")
     before = await box.store.get("iptv/channels")

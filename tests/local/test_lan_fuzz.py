@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trio
 
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from tests.conftest import ADMIN_TOKEN
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -65,7 +65,7 @@ def summary(report: dict[str, Any], output: bytes) -> str:
 
 
 async def test_every_lan_route_answers_the_fuzzer_as_documented_and_never_with_a_5xx(
-    box: gateway.Box, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    box: wiring.Box, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     report_path, config = tmp_path / "fuzz.json", tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.read_text() + QUICK)

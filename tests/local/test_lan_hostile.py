@@ -16,7 +16,7 @@ import trio
 
 from edgebox.core import config
 from edgebox.local.server import ClientTimeouts, serve_lan
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -24,7 +24,7 @@ ITEM = {"id": "keep", "duration": 5, "content": {"type": "Text", "data": {"text"
 
 
 @pytest.fixture
-async def client(box: gateway.Box) -> AsyncIterator[httpx.AsyncClient]:
+async def client(box: wiring.Box) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=box.lan_urls[0], headers=AUTH, timeout=10) as c:
         yield c
 
@@ -40,7 +40,7 @@ async def seed(client: httpx.AsyncClient) -> None:
         assert (await client.post(path, json=body)).status_code == 201, path
 
 
-async def state(client: httpx.AsyncClient, box: gateway.Box) -> tuple[Any, ...]:
+async def state(client: httpx.AsyncClient, box: wiring.Box) -> tuple[Any, ...]:
     """What a refused request must leave as it was: the APIs' view and the store's."""
     reads = [
         "/api/playlist/items",
@@ -107,7 +107,7 @@ async def test_rfc_3339_stamps_with_lower_case_letters_or_a_leap_second_are_acce
 
 
 async def test_a_duid_with_a_trailing_newline_is_refused_not_stored(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     refused = await client.post(
         "/api/client/register-device", json={"device_name": "TV", "duid": "ROOM1\n"}
@@ -118,7 +118,7 @@ async def test_a_duid_with_a_trailing_newline_is_refused_not_stored(
 
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 async def test_nan_and_infinity_are_refused_as_not_json(
-    client: httpx.AsyncClient, box: gateway.Box, constant: bytes
+    client: httpx.AsyncClient, box: wiring.Box, constant: bytes
 ) -> None:
     """Python's json reads them; brightness then crashed converting NaN to an int (500)."""
     headers = {"Content-Type": "application/json"}
@@ -162,7 +162,7 @@ async def json_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
 
 
 async def test_every_json_route_refuses_an_oversized_body_with_413_and_changes_nothing(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     await seed(client)
     routes = await json_routes(client)
@@ -193,10 +193,10 @@ async def test_every_json_route_refuses_an_oversized_body_with_413_and_changes_n
 @pytest.fixture
 async def quick_box(
     make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery
-) -> AsyncIterator[tuple[gateway.Box, str]]:
+) -> AsyncIterator[tuple[wiring.Box, str]]:
     """A box whose LAN server gives a client 1 s to send its headers or its body."""
-    box = await gateway.open_box(make_config())
-    urls = await nursery.start(serve_lan(box, ClientTimeouts(idle=1.0, body=1.0)))
+    box = await wiring.open_box(make_config())
+    urls = await nursery.start(serve_lan(wiring.lan_parts(box), ClientTimeouts(idle=1.0, body=1.0)))
     yield box, urls[0]
     nursery.cancel_scope.cancel()
 
@@ -235,7 +235,7 @@ async def answered_quickly(url: str, count: int) -> list[float]:
 
 
 async def test_clients_that_drip_their_body_get_a_408_and_others_are_answered_meanwhile(
-    quick_box: tuple[gateway.Box, str],
+    quick_box: tuple[wiring.Box, str],
 ) -> None:
     box, url = quick_box
     body = b'{"brightness": 5}'
@@ -271,7 +271,7 @@ async def test_clients_that_drip_their_body_get_a_408_and_others_are_answered_me
 
 
 async def test_clients_that_drip_their_headers_are_cut_off_and_others_are_answered_meanwhile(
-    quick_box: tuple[gateway.Box, str],
+    quick_box: tuple[wiring.Box, str],
 ) -> None:
     _box, url = quick_box
     head = b"GET /healthz HTTP/1.1\r\nHost: box\r\nX-Slow: " + b"a" * 100 + b"\r\n\r\n"
@@ -321,7 +321,7 @@ def allow_open_files(needed: int) -> None:
 
 
 async def test_a_thousand_idle_event_streams_leave_the_box_answering_and_free_their_files(
-    box: gateway.Box, client: httpx.AsyncClient
+    box: wiring.Box, client: httpx.AsyncClient
 ) -> None:
     streams_wanted = 1000
     allow_open_files(2 * streams_wanted + 512)  # both ends live in this process

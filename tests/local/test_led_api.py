@@ -14,7 +14,7 @@ from PIL import Image
 
 from edgebox.core import config
 from edgebox.local import led_api as led
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 
 def text_item(text: str = "Hello World", **overrides: Any) -> dict[str, Any]:
@@ -44,12 +44,12 @@ def png(width: int = 8, height: int = 4, color: tuple[int, int, int] = (255, 0, 
 
 
 @pytest.fixture
-async def client(box: gateway.Box) -> AsyncIterator[httpx.AsyncClient]:
+async def client(box: wiring.Box) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as c:
         yield c
 
 
-async def snapshot(client: httpx.AsyncClient, box: gateway.Box) -> tuple[Any, ...]:
+async def snapshot(client: httpx.AsyncClient, box: wiring.Box) -> tuple[Any, ...]:
     """Everything an invalid request must leave alone, as the API and the store see it."""
     return (
         (await client.get("/api/playlist/items")).json(),
@@ -94,7 +94,7 @@ async def test_unknown_items_are_404_for_get_put_and_delete(client: httpx.AsyncC
 
 
 async def test_a_given_id_is_kept_and_a_duplicate_is_a_409_that_changes_nothing(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     first = await client.post("/api/playlist/items", json=text_item(id="welcome"))
     assert first.status_code == 201 and first.json()["id"] == "welcome"
@@ -119,7 +119,7 @@ async def test_the_editors_type_tag_is_accepted_and_both_tags_come_back(
 
 
 async def test_reorder_returns_the_new_order_and_refuses_anything_but_every_id_once(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     ids = []
     for name in ("a", "b", "c"):
@@ -192,7 +192,7 @@ INVALID_BODIES: list[tuple[str, bytes | None, str]] = [
     ("why", "raw", "field"), INVALID_BODIES, ids=[b[0] for b in INVALID_BODIES]
 )
 async def test_invalid_item_bodies_are_400_naming_the_field_and_change_nothing(
-    client: httpx.AsyncClient, box: gateway.Box, why: str, raw: bytes, field: str
+    client: httpx.AsyncClient, box: wiring.Box, why: str, raw: bytes, field: str
 ) -> None:
     existing = (await client.post("/api/playlist/items", json=text_item(id="keep"))).json()
     before = await snapshot(client, box)
@@ -223,7 +223,7 @@ async def test_a_put_whose_body_names_another_id_is_refused(client: httpx.AsyncC
 
 
 async def test_brightness_is_read_and_set_within_0_to_100(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     assert (await client.get("/api/settings/brightness")).json() == {"brightness": 100}
     put = await client.put("/api/settings/brightness", json={"brightness": 75})
@@ -239,7 +239,7 @@ async def test_brightness_is_read_and_set_within_0_to_100(
 
 
 async def test_the_clouds_brightness_and_the_apis_are_one_setting(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     await box.hub.set_brightness(30)
     assert (await client.get("/api/settings/brightness")).json() == {"brightness": 30}
@@ -318,7 +318,7 @@ async def test_preview_bodies_without_a_session_id_are_400(client: httpx.AsyncCl
 
 
 async def test_a_preview_without_pings_ends_after_five_seconds(
-    box: gateway.Box, autojump_clock: trio.testing.MockClock
+    box: wiring.Box, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=None) as client:
         started = (await client.post("/api/preview", json=text_item("Preview"))).json()
@@ -341,7 +341,7 @@ async def test_a_preview_without_pings_ends_after_five_seconds(
 
 
 async def test_an_uploaded_image_is_served_back_and_usable_in_an_item(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     uploaded = await client.post("/api/images", files={"image": ("logo.png", png(), "image/png")})
     assert uploaded.status_code == 201
@@ -379,7 +379,7 @@ async def test_a_raw_image_body_is_accepted_too(client: httpx.AsyncClient) -> No
 
 
 async def test_broken_huge_or_missing_images_are_refused_and_nothing_is_stored(
-    client: httpx.AsyncClient, box: gateway.Box
+    client: httpx.AsyncClient, box: wiring.Box
 ) -> None:
     truncated = png(64, 64)[:-40]
     too_big = b"\x89PNG" + b"\0" * (led.MAX_IMAGE_BYTES + 10)
@@ -408,10 +408,10 @@ async def test_playlist_brightness_and_images_survive_a_restart(
     make_config: Callable[..., config.VenueConfig],
 ) -> None:
     async def run_box(use: Callable[[httpx.AsyncClient], Any]) -> Any:
-        box = await gateway.open_box(make_config())
+        box = await wiring.open_box(make_config())
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(gateway.run, box)
+                await nursery.start(wiring.run, box)
                 async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as client:
                     result = await use(client)
                 nursery.cancel_scope.cancel()

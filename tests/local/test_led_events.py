@@ -12,11 +12,11 @@ import trio
 
 from edgebox.core import config
 from edgebox.local.events import KEEP_ALIVE
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 
 @asynccontextmanager
-async def sse(box: gateway.Box, path: str) -> AsyncIterator[AsyncIterator[Any]]:
+async def sse(box: wiring.Box, path: str) -> AsyncIterator[AsyncIterator[Any]]:
     """The stream's messages: a dict per `data:` event, the text of each comment line."""
     async with (
         httpx.AsyncClient(base_url=box.lan_urls[0], timeout=None) as client,
@@ -36,7 +36,7 @@ async def sse(box: gateway.Box, path: str) -> AsyncIterator[AsyncIterator[Any]]:
 
 
 async def test_brightness_events_start_with_the_level_and_follow_api_and_cloud_changes(
-    box: gateway.Box,
+    box: wiring.Box,
 ) -> None:
     with trio.fail_after(10):
         async with (
@@ -50,7 +50,7 @@ async def test_brightness_events_start_with_the_level_and_follow_api_and_cloud_c
             assert await anext(events) == {"brightness": 25}
 
 
-async def test_editor_events_follow_the_preview_lock(box: gateway.Box) -> None:
+async def test_editor_events_follow_the_preview_lock(box: wiring.Box) -> None:
     with trio.fail_after(10):
         async with (
             sse(box, "/api/events/editor") as events,
@@ -66,7 +66,7 @@ async def test_editor_events_follow_the_preview_lock(box: gateway.Box) -> None:
             assert await anext(events) == {"locked": False, "locked_by": None}
 
 
-async def test_playlist_events_carry_the_action_and_every_item(box: gateway.Box) -> None:
+async def test_playlist_events_carry_the_action_and_every_item(box: wiring.Box) -> None:
     item = {"id": "a", "duration": 5, "content": {"type": "Text", "data": {"text": "hi"}}}
     with trio.fail_after(10):
         async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client:
@@ -95,7 +95,7 @@ async def test_playlist_events_carry_the_action_and_every_item(box: gateway.Box)
 
 
 async def test_a_silent_stream_sends_a_keep_alive_comment_every_15_seconds(
-    box: gateway.Box, autojump_clock: trio.testing.MockClock
+    box: wiring.Box, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with sse(box, "/api/events/brightness") as events:
         assert await anext(events) == {"brightness": 100}
@@ -110,7 +110,7 @@ async def test_a_silent_stream_sends_a_keep_alive_comment_every_15_seconds(
 
 
 async def test_the_expiry_of_an_unpinged_preview_reaches_editors(
-    box: gateway.Box, autojump_clock: trio.testing.MockClock
+    box: wiring.Box, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with (
         sse(box, "/api/events/editor") as events,
@@ -126,7 +126,7 @@ async def test_the_expiry_of_an_unpinged_preview_reaches_editors(
 
 
 async def test_a_client_that_disconnects_frees_its_subscription_at_once(
-    box: gateway.Box,
+    box: wiring.Box,
 ) -> None:
     with trio.fail_after(10):
         # The box's own services subscribe as they start; count from when they all run.
@@ -144,7 +144,7 @@ async def test_a_client_that_disconnects_frees_its_subscription_at_once(
 async def test_open_streams_do_not_hold_up_the_box_shutting_down(
     make_config: Callable[..., config.VenueConfig],
 ) -> None:
-    box = await gateway.open_box(make_config())
+    box = await wiring.open_box(make_config())
     opened, ended = trio.Event(), trio.Event()
 
     async def listen() -> None:
@@ -162,7 +162,7 @@ async def test_open_streams_do_not_hold_up_the_box_shutting_down(
         with trio.fail_after(10):
             async with trio.open_nursery() as clients:
                 async with trio.open_nursery() as running:
-                    await running.start(gateway.run, box)
+                    await running.start(wiring.run, box)
                     clients.start_soon(listen)
                     await opened.wait()
                     began = trio.current_time()

@@ -12,6 +12,7 @@ from edgebox.core.values import TextOverlay
 from edgebox.hub import Playback
 from edgebox.local.app import create_app
 from edgebox.local.openapi import SchemaBuilder
+from edgebox.runtime import wiring
 from edgebox.runtime.box import Box
 
 
@@ -21,7 +22,7 @@ async def test_openapi_document_is_valid_and_lists_every_route(box: Box) -> None
         docs = await client.get("/docs")
         script = await client.get("/static/docs.js")
     validate(spec)
-    app = create_app(box)
+    app = create_app(wiring.lan_parts(box))
     served = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()

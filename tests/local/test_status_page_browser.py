@@ -10,7 +10,7 @@ import trio
 from PIL import Image
 
 from edgebox.core import config
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.cloud import SimCloud
 from tests.conftest import ADMIN_TOKEN
 from tests.support.browser import chromium
@@ -43,8 +43,8 @@ async def test_status_page_shows_the_panel_change_when_an_led_item_is_added(
         cloud={"base_url": cloud.base_url, "ws_url": cloud.ws_url, "enabled": True},
         panels=[{"name": "front", "port": str(panel.path), "baudrate": 2_000_000}],
     )
-    box = await gateway.open_box(cfg)
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cfg)
+    await nursery.start(wiring.run, box)
     base = box.lan_urls[0]
     item = {
         "duration": 60,

@@ -129,11 +129,11 @@ async def test_status_feed_streams_status_and_the_players_frames(box: Box) -> No
 
 @pytest.mark.parametrize("path", ["/api/status", "/api/status/events"])
 async def test_empty_admin_token_disables_admin_access(make_config: Any, path: str) -> None:
-    from edgebox.runtime import box as gateway
+    from edgebox.runtime import wiring
 
-    b = await gateway.open_box(make_config(lan={"admin_token": ""}))
+    b = await wiring.open_box(make_config(lan={"admin_token": ""}))
     async with trio.open_nursery() as n:
-        await n.start(gateway.run, b)
+        await n.start(wiring.run, b)
         async with httpx.AsyncClient(
             base_url=b.lan_urls[0], cookies={"edgebox_admin": ""}
         ) as client:

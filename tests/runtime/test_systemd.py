@@ -14,7 +14,7 @@ import trio
 import trio.testing
 
 from edgebox.core import config
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.runtime.box import Box
 from edgebox.runtime.systemd import JournalFormatter, Notifier, journal_stream, watchdog
 
@@ -82,7 +82,7 @@ def test_environment_decides_whether_and_how_often_to_ping() -> None:
 
 @pytest.fixture
 async def quiet_box(make_config: Callable[..., config.VenueConfig]) -> Box:
-    return await gateway.open_box(make_config())
+    return await wiring.open_box(make_config())
 
 
 async def test_watchdog_pings_at_half_the_timeout_only_while_healthy(
@@ -103,7 +103,7 @@ async def test_watchdog_pings_at_half_the_timeout_only_while_healthy(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(manager)
-        await nursery.start(watchdog(quiet_box, notifier, lambda: healthy))
+        await nursery.start(watchdog(quiet_box.supervisor, notifier, lambda: healthy))
         await trio.sleep(21)
         healthy = False
         await trio.sleep(20)
@@ -138,7 +138,7 @@ async def test_a_service_in_backoff_stops_the_pings(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(quiet_box.supervisor.supervise, "panel", unplugged_at_3_5)
         await trio.testing.wait_all_tasks_blocked()
-        await nursery.start(watchdog(quiet_box, notifier))
+        await nursery.start(watchdog(quiet_box.supervisor, notifier))
         await trio.sleep(10)
         nursery.cancel_scope.cancel()
 
@@ -152,10 +152,10 @@ async def test_box_reports_ready_once_the_lan_server_listens(
 ) -> None:
     address, sock = notify_socket
     quiet_box.notifier = Notifier(address, watchdog_usec=60_000_000)
-    assert "systemd-watchdog" in dict(gateway.services(quiet_box))
+    assert "systemd-watchdog" in dict(wiring.services(quiet_box))
     tsock = trio.socket.from_stdlib_socket(sock)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(gateway.run_until_signal, quiet_box)
+        nursery.start_soon(wiring.run_until_signal, quiet_box)
         with trio.fail_after(10):
             first = (await tsock.recv(4096)).decode()
             assert first.startswith("READY=1\nSTATUS=serving on http://127.0.0.1:")
@@ -164,7 +164,7 @@ async def test_box_reports_ready_once_the_lan_server_listens(
 
 
 async def test_without_notify_socket_there_is_no_watchdog_service(quiet_box: Box) -> None:
-    assert "systemd-watchdog" not in dict(gateway.services(quiet_box))
+    assert "systemd-watchdog" not in dict(wiring.services(quiet_box))
 
 
 def _record(level: int, msg: str, exc: bool = False) -> logging.LogRecord:

@@ -29,7 +29,7 @@ from edgebox.core.values import (
 from edgebox.drivers.driver import PanelDriver
 from edgebox.drivers.framing import level_table
 from edgebox.hub import Hub
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.screens.player import ScreenPlayer
 from edgebox.screens.screenshots import Screenshots
 from edgebox.sim.cloud import SimCloud
@@ -470,6 +470,13 @@ async def test_the_cloud_receives_screenshots_whose_pixels_match_the_panel(
 # The whole box: wiring and a restart
 
 
+class Snapshot:
+    """Stands in for the cloud sync: only the playlist snapshot it owns."""
+
+    def __init__(self, screens: DeviceScreens) -> None:
+        self.screens = screens
+
+
 class Shelf:
     """Stands in for the media cache's lookup: the box's own files, by media id."""
 
@@ -501,14 +508,14 @@ async def test_after_a_restart_the_box_resumes_the_screens_last_playlist_from_th
     )
     shelf = Shelf({i + 1: media_dir / f"{i}.png" for i in range(3)})
 
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     async with trio.open_nursery() as running:
-        await running.start(gateway.run, box)
+        await running.start(wiring.run, box)
         with trio.fail_after(5):
             await panel.wait_for(frames=2)
         assert box.players["front"].stats.showing == "idle"
-        # The upstream side sets these once it runs; the player reads them when it needs them.
-        box.screens, box.media = screens, shelf  # type: ignore[assignment]
+        # The cloud side sets these once it runs; the player reads them when it needs them.
+        box.sync, box.media = Snapshot(screens), shelf  # type: ignore[assignment]
         await box.hub.set_playlist("front", 7, plays.media_ids)
         await shows(panel, RED)
         await box.hub.next()
@@ -517,10 +524,10 @@ async def test_after_a_restart_the_box_resumes_the_screens_last_playlist_from_th
         running.cancel_scope.cancel()
     box.store.close_sync()
 
-    box = await gateway.open_box(cfg)
-    box.screens, box.media = screens, shelf  # type: ignore[assignment]
+    box = await wiring.open_box(cfg)
+    box.sync, box.media = Snapshot(screens), shelf  # type: ignore[assignment]
     async with trio.open_nursery() as running:
-        await running.start(gateway.run, box)
+        await running.start(wiring.run, box)
         await shows(panel, GREEN)
         player = box.players["front"]
         assert player.stats.showing == "media:2" and player.stats.paused  # type: ignore[union-attr]
@@ -556,8 +563,8 @@ async def test_a_box_plays_the_clouds_playlist_obeys_its_control_and_sends_it_sc
         panels=[{"name": "p", "port": str(panel.path), "canvas": "front", "baudrate": 2_000_000,
                  "gamma": 1.0}],
     )  # fmt: skip
-    box = await gateway.open_box(cfg)
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cfg)
+    await nursery.start(wiring.run, box)
     with trio.fail_after(20):
         await shows(panel, CYCLE[0], (4, 16))
         await shows(panel, CYCLE[3], (60, 16))

@@ -1,4 +1,5 @@
-"""The `parts` fixture: one box's cloud side (store, hub, media cache, outbox, client, sync).
+"""The `parts` fixture: one box's cloud side (store, hub, media cache, outbox, client, sync),
+built by the same `build_cloud` as the running box.
 
 Reopening `Parts` on the same directory stands for a restart of the box.
 """
@@ -15,10 +16,10 @@ from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
 from edgebox.core import config
 from edgebox.hub import Hub
+from edgebox.runtime.cloud import build_cloud
 from edgebox.sim.cloud import SimCloud
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
-from edgebox.upstream.control import Outbox
 from edgebox.upstream.sync import Sync
 from tests.conftest import base_venue
 
@@ -44,17 +45,16 @@ class Parts:
         self.store = await Store.open(self.cfg.cache.directory / "state")
         self.hub = await Hub.load(self.store)
         self.media = await MediaCache.open(self.cfg.cache, self.store)
-        self.outbox = Outbox(self.store)
-        await self.outbox.open()
-        self.http = CloudClient.make_http(self.cfg.cloud)
-        self.client = CloudClient(self.cfg.cloud, "SN-TEST-1", self.store, self.http)
 
-        async def register() -> None:
-            await self.client.register(FACTS)
+        async def register(client: CloudClient) -> None:
+            await client.register(FACTS)
 
-        self.sync = Sync(
-            self.client, self.media, self.store, self.hub, self.outbox, register=register
+        built = build_cloud(
+            self.cfg.cloud, "SN-TEST-1", self.store, self.hub, self.media, register=register
         )
+        self.outbox, self.client, self.sync = built.outbox, built.client, built.sync
+        self.http = self.client.http
+        await self.outbox.open()
         return self.sync
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ import httpx
 import trio
 
 from edgebox.core import config
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.cloud import SimCloud
 from tests.conftest import ADMIN_TOKEN
 from tests.runtime.test_health import _samples
@@ -39,8 +39,8 @@ async def test_a_box_follows_the_documents_startup_flow_and_obeys_the_control_so
 ) -> None:
     items = slides(cloud, 3)
     cloud.set_playlists("front", [cloud.playlist(101, "Morning", items)])
-    box = await gateway.open_box(cloud_venue(cloud, make_config))
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cloud_venue(cloud, make_config))
+    await nursery.start(wiring.run, box)
     with trio.fail_after(15):
         await cloud.wait_for(lambda: READY_101 in cloud.received)
         await cloud.wait_connected()
@@ -87,8 +87,8 @@ async def test_with_the_cloud_down_from_the_start_a_restarted_box_plays_its_snap
     cloud.set_playlists("front", [cloud.playlist(101, "Morning", slides(cloud, 2))])
     cfg = cloud_venue(cloud, make_config)
     async with trio.open_nursery() as first_run:
-        box = await gateway.open_box(cfg)
-        await first_run.start(gateway.run, box)
+        box = await wiring.open_box(cfg)
+        await first_run.start(wiring.run, box)
         with trio.fail_after(15):
             await cloud.wait_for(lambda: READY_101 in cloud.received)
         first_run.cancel_scope.cancel()
@@ -96,16 +96,16 @@ async def test_with_the_cloud_down_from_the_start_a_restarted_box_plays_its_snap
 
     cloud.down = True
     async with trio.open_nursery() as second_run:
-        box = await gateway.open_box(cfg)
-        await second_run.start(gateway.run, box)
+        box = await wiring.open_box(cfg)
+        await second_run.start(wiring.run, box)
         async with httpx.AsyncClient(base_url=box.lan_urls[0]) as lan:
             with trio.fail_after(10):
                 while not (await lan.get("/readyz")).json()["ready"]:
                     await trio.sleep(0.05)
         assert box.hub.playback["front"].playlist_id == 101
         assert len(box.hub.playback["front"].media_ids) == 2
-        assert box.screens is not None and box.screens.find(101) is not None
         assert box.sync is not None
+        assert box.sync.screens is not None and box.sync.screens.find(101) is not None
         with trio.fail_after(10):
             while box.sync.last_error is None:
                 await trio.sleep(0.05)
@@ -118,8 +118,8 @@ async def test_a_box_with_an_unreachable_cloud_and_no_snapshot_is_not_ready(
     cloud: SimCloud, make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery
 ) -> None:
     cloud.down = True
-    box = await gateway.open_box(cloud_venue(cloud, make_config))
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cloud_venue(cloud, make_config))
+    await nursery.start(wiring.run, box)
     async with httpx.AsyncClient(base_url=box.lan_urls[0]) as lan:
         with trio.fail_after(10):
             while box.sync is None or box.sync.last_error is None:
@@ -134,8 +134,8 @@ async def test_the_sync_route_streams_progress_per_file_until_the_sync_finishes(
     cloud: SimCloud, make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery
 ) -> None:
     cloud.set_playlists("front", [cloud.playlist(101, "Morning", slides(cloud, 1))])
-    box = await gateway.open_box(cloud_venue(cloud, make_config))
-    await nursery.start(gateway.run, box)
+    box = await wiring.open_box(cloud_venue(cloud, make_config))
+    await nursery.start(wiring.run, box)
     with trio.fail_after(15):
         await cloud.wait_for(lambda: READY_101 in cloud.received)
     cloud.set_playlists("back", [cloud.playlist(201, "Back", slides(cloud, 2))])

@@ -19,7 +19,7 @@ import trio
 import trio.testing
 
 from edgebox.core import config
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 
 START = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 ITEM = {
@@ -86,12 +86,12 @@ async def test_thirty_days_offline_day_thirty_behaves_as_day_one(
     nursery: trio.Nursery,
 ) -> None:
     cfg = make_config(cloud={"enabled": True})  # 127.0.0.1:9: nothing listens there
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     box.iptv.clock = lambda: START + dt.timedelta(seconds=trio.current_time())
     await box.iptv.register(
         "Lobby TV", "LOBBY-TV", expiry_date=(START + dt.timedelta(days=15)).date(), disabled=False
     )
-    await nursery.start(gateway.run, box)
+    await nursery.start(wiring.run, box)
     assert box.sync is not None
     counter = Counter()
     logging.getLogger("edgebox").addHandler(counter)

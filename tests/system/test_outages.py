@@ -21,7 +21,7 @@ from edgebox.cache.store import Store
 from edgebox.core import config
 from edgebox.core.backoff import Backoff
 from edgebox.ledsign import model as ledsign
-from edgebox.runtime import box as gateway
+from edgebox.runtime import wiring
 from edgebox.sim.cloud import CloudURLs, SimCloud, serve
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
@@ -155,9 +155,9 @@ async def test_during_an_outage_the_venue_keeps_working_and_no_report_is_lost(
             {"name": "p", "port": str(panel.path), "baudrate": 2_000_000, "width": 32, "height": 16}
         ],
     )
-    box = await gateway.open_box(cfg)
+    box = await wiring.open_box(cfg)
     await box.hub.add_led_item(ledsign.parse_item(SCROLLING))
-    await nursery.start(gateway.run, box)
+    await nursery.start(wiring.run, box)
     ready = {"type": "ready_playlists", "playlist_ids": [101]}
     with trio.fail_after(10):
         await cloud.wait_for(lambda: ready in cloud.received and cloud.connected > 0)
