@@ -23,6 +23,8 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import-cycles
 	$(BIN)/python -m pytest
 
 # The long runs behind make test's short ones; each prints its figures (see README).
@@ -45,6 +47,8 @@ image-test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import-cycles
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
