@@ -8,18 +8,19 @@ import io
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from PIL import Image
 from quart import Blueprint, Response, current_app, jsonify, make_response, redirect, request
 
 from edgebox import __version__
-from edgebox.local import openapi
+from edgebox.local import openapi, sse
 from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
+    from edgebox.hub import Change
     from edgebox.local.context import Lan
 
 STATUS_PERIOD = 1.0
@@ -47,10 +48,6 @@ def frame_png(frame: Image.Image) -> bytes:
     out = io.BytesIO()
     frame.convert("RGB").save(out, format="PNG", optimize=False, compress_level=1)
     return out.getvalue()
-
-
-def sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def blueprint(lan: Lan) -> Blueprint:
@@ -163,39 +160,39 @@ def blueprint(lan: Lan) -> Blueprint:
         if not admin_authorized(token):
             return json_error(401, "admin token required")
 
-        async def stream() -> AsyncIterator[bytes]:
-            with lan.hub.subscribe({"frame"}, maxlen=8) as frames:
-                next_status = trio.current_time()
-                last_frame: dict[str, float] = {}
-                while True:
-                    now = trio.current_time()
-                    if now >= next_status:
-                        yield sse("status", lan.status())
-                        next_status = now + STATUS_PERIOD
-                    with trio.move_on_after(next_status - now):
-                        change = await frames.get()
-                        name, frame = change.value
-                        if trio.current_time() - last_frame.get(name, -1e9) < 1 / FRAMES_PER_SECOND:
-                            continue
-                        last_frame[name] = trio.current_time()
-                        png = await trio.to_thread.run_sync(frame_png, frame)
-                        yield sse(
-                            "frame",
-                            {
-                                "canvas": name,
-                                "width": frame.width,
-                                "height": frame.height,
-                                "png": base64.b64encode(png).decode(),
-                            },
-                        )
+        last_frame: dict[str, float] = {}
 
-        response = await make_response(
-            stream(),
-            200,
-            {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        def status_event() -> bytes:
+            return sse.encode(lan.status(), "status")
+
+        async def frame_event(change: Change) -> bytes | None:
+            name, frame = change.value
+            if trio.current_time() - last_frame.get(name, -1e9) < 1 / FRAMES_PER_SECOND:
+                return None
+            last_frame[name] = trio.current_time()
+            png = await trio.to_thread.run_sync(frame_png, frame)
+            return sse.encode(
+                {
+                    "canvas": name,
+                    "width": frame.width,
+                    "height": frame.height,
+                    "png": base64.b64encode(png).decode(),
+                },
+                "frame",
+            )
+
+        return sse.respond(
+            sse.feed(
+                lan.hub,
+                {"frame"},
+                first=status_event,
+                change=frame_event,
+                tick=status_event,
+                period=STATUS_PERIOD,
+                beat=True,
+                maxlen=8,
+            )
         )
-        response.timeout = None  # type: ignore[union-attr]
-        return response  # type: ignore[return-value]
 
     @bp.get("/openapi.json")
     @documented("This document")

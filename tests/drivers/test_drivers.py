@@ -14,10 +14,10 @@ from PIL import Image
 from edgebox.core.config import PanelConfig
 from edgebox.core.errors import PanelError
 from edgebox.drivers import adalight, tpm2
-from edgebox.drivers.adalight import BadFrame
 from edgebox.drivers.driver import PanelDriver
 from edgebox.drivers.framing import Panel, level_table
 from edgebox.drivers.serialport import SerialLink
+from edgebox.drivers.stream import BadFrame
 from edgebox.sim.panel import VirtualPanel
 from tests.support.fakes.panel import MakePanel
 
