@@ -33,6 +33,7 @@ from edgebox.cache.store import Store
 from edgebox.core.config import CacheConfig
 from edgebox.core.values import MediaItem
 from edgebox.sim.cloud import SimCloud, serve
+from edgebox.upstream.media import http_fetch
 from edgebox.upstream.protocol import parse_media_item
 
 MB = 1_000_000
@@ -90,7 +91,9 @@ async def cache_pass(job: dict[str, Any], items: list[MediaItem]) -> int:
 
         async def one(item: MediaItem) -> None:
             nonlocal total
-            moved = await cache.ensure(http, job["origin"] + item.media_url, job["headers"], item)
+            moved = await cache.ensure(
+                http_fetch(http, job["origin"] + item.media_url, job["headers"]), item
+            )
             total += moved
 
         async with trio.open_nursery() as nursery:
@@ -227,7 +230,9 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
 
             async def one(item: MediaItem) -> None:
                 nonlocal moved
-                n = await cache.ensure(http, cloud.origin + item.media_url, headers, item)
+                n = await cache.ensure(
+                    http_fetch(http, cloud.origin + item.media_url, headers), item
+                )
                 moved += n
 
             began = time.perf_counter()

@@ -27,6 +27,7 @@ from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import PlaylistAction
 from edgebox.upstream.control import Outbox
+from edgebox.upstream.media import http_fetch
 
 if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache
@@ -354,7 +355,10 @@ class Sync:
 
         try:
             await self.media.ensure(
-                self.client.http, url, headers, item, progress=progress, keep=self._referenced()
+                http_fetch(self.client.http, url, headers),
+                item,
+                progress=progress,
+                keep=self._referenced(),
             )
         except EdgeboxError as exc:
             state.bytes_done -= seen

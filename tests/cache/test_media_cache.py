@@ -25,6 +25,7 @@ from edgebox.core.errors import ChecksumMismatch, StorageFull, UpstreamError
 from edgebox.core.metrics import Metrics
 from edgebox.core.values import MediaItem
 from edgebox.sim.cloud import SimCloud
+from edgebox.upstream.media import http_fetch
 from edgebox.upstream.protocol import parse_media_item
 
 MiB = 1024 * 1024
@@ -57,7 +58,9 @@ class Rig:
         return self.cloud.origin + item.media_url
 
     async def ensure(self, cache: MediaCache, item: MediaItem, **kwargs: Any) -> int:
-        return await cache.ensure(self.http, self.url(item), self.headers, item, **kwargs)
+        return await cache.ensure(
+            http_fetch(self.http, self.url(item), self.headers), item, **kwargs
+        )
 
     def media_requests(self) -> list[Any]:
         return self.cloud.requests_to("/media/")
@@ -303,7 +306,7 @@ async def test_refused_or_misplaced_range_starts_over_without_one(
         sent.append(request)
 
     async with httpx.AsyncClient(transport=transport, event_hooks={"request": [record]}) as http:
-        assert await cache.ensure(http, "http://cloud.test/m", {}, item) == len(data)
+        assert await cache.ensure(http_fetch(http, "http://cloud.test/m", {}), item) == len(data)
     assert [r.headers.get("range") for r in sent] == ["bytes=1000-", None]
     assert cache.path_for(item).read_bytes() == data
 
@@ -354,7 +357,7 @@ async def test_chunked_body_longer_than_announced_stops_at_the_announced_size(ri
     short = attrs.evolve(item, file_size=MiB, checksum=hashlib.md5(data[:MiB]).hexdigest())
     async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as http:
         with pytest.raises(ChecksumMismatch, match="more than"):
-            await cache.ensure(http, "http://cloud.test/m", {}, short)
+            await cache.ensure(http_fetch(http, "http://cloud.test/m", {}), short)
     assert list(cache.directory.iterdir()) == []
 
 
@@ -622,7 +625,7 @@ async def test_no_more_downloads_in_flight_than_configured(rig: Rig) -> None:
     async with httpx.AsyncClient(transport=transport) as http:
 
         async def one(item: MediaItem) -> None:
-            results.append(await cache.ensure(http, rig.url(item), rig.headers, item))
+            results.append(await cache.ensure(http_fetch(http, rig.url(item), rig.headers), item))
 
         async with trio.open_nursery() as nursery:
             for item in items:
@@ -673,7 +676,7 @@ async def test_http_errors_are_upstream_errors_and_nothing_is_left_behind(rig: R
         await rig.ensure(cache, item)
     rig.cloud.fail_status = None
     with pytest.raises(UpstreamError, match="HTTP 401"):
-        await cache.ensure(rig.http, rig.url(item), {}, item)
+        await cache.ensure(http_fetch(rig.http, rig.url(item), {}), item)
     assert list(cache.directory.iterdir()) == []
     assert rig.sample("edgebox_download_failures_total", reason="http") == 2
     assert await rig.ensure(cache, item) == 1000
@@ -683,17 +686,17 @@ async def test_unreachable_cloud_is_an_upstream_error(rig: Rig) -> None:
     item = rig.add("clip.mp4", os.urandom(1000))
     cache = await rig.cache()
     with pytest.raises(UpstreamError) as raised:
-        await cache.ensure(rig.http, "http://127.0.0.1:9/media/x", rig.headers, item)
+        await cache.ensure(http_fetch(rig.http, "http://127.0.0.1:9/media/x", rig.headers), item)
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
     with pytest.raises(UpstreamError):
-        await cache.ensure(rig.http, "http://[::1", rig.headers, item)
+        await cache.ensure(http_fetch(rig.http, "http://[::1", rig.headers), item)
 
 
 async def test_headers_are_sent_exactly_as_given(rig: Rig) -> None:
     item = rig.add("clip.mp4", os.urandom(1000))
     cache = await rig.cache()
     headers = {**rig.headers, "X-Edgebox-Trace": "abc"}
-    await cache.ensure(rig.http, rig.url(item), headers, item)
+    await cache.ensure(http_fetch(rig.http, rig.url(item), headers), item)
     sent = rig.media_requests()[-1].headers
     assert sent["authorization"] == rig.headers["Authorization"]
     assert sent["x-edgebox-trace"] == "abc"
