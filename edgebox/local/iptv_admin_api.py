@@ -13,7 +13,7 @@ from quart import Blueprint, Response, jsonify, request
 from edgebox.core.errors import IptvError, ValidationError
 from edgebox.iptv import model as iptv
 from edgebox.local.http import admin_authorized, json_error, read_json_object
-from edgebox.local.iptv_api import (
+from edgebox.local.iptvschema import (
     ALLOWED_TYPES,
     CHANNEL,
     DEVICE,
