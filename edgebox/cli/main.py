@@ -89,21 +89,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from edgebox.cli import sync_cmd as synccli
+    from edgebox.cli import sync_cmd
 
     cfg = _load_or_report(args.config)
     if cfg is None:
         return 1
-    return synccli.run(cfg, as_json=args.json)
+    return sync_cmd.run(cfg, as_json=args.json)
 
 
 def cmd_iptv(args: argparse.Namespace) -> int:
-    from edgebox.cli import iptv_cmd as iptvcli
+    from edgebox.cli import iptv_cmd
 
     cfg = _load_or_report(args.config)
     if cfg is None:
         return 1
-    return iptvcli.run(cfg, args)
+    return iptv_cmd.run(cfg, args)
 
 
 def cmd_panel_sim(args: argparse.Namespace) -> int:
