@@ -186,6 +186,23 @@ async def test_register_then_activate_once_with_the_right_code(
     assert box.iptv.summary()["devices_active"] == 1
 
 
+async def test_a_tv_that_sends_only_its_duid_registers_under_that_name(
+    client: httpx.AsyncClient, box: gateway.Box
+) -> None:
+    made = await client.post("/api/client/register-device", json={"duid": "tv-lobby-01"})
+    assert made.status_code == 201
+    device = made.json()["device"]
+    assert device["duid"] == "tv-lobby-01" and device["owner_name"] == "tv-lobby-01"
+    assert device["status"] == "disabled" and len(device["activation_code"]) == 4
+    assert box.iptv.devices["tv-lobby-01"].owner_name == "tv-lobby-01"
+    again = await client.post("/api/client/register-device", json={"duid": "tv-lobby-01"})
+    assert again.status_code == 409
+    for body in ({}, {"duid": None}, {"duid": "bad duid"}, {"device_name": "", "duid": "x1"}):
+        refused = await client.post("/api/client/register-device", json=body)
+        assert refused.status_code == 400, body
+    assert list(box.iptv.devices) == ["tv-lobby-01"]
+
+
 @pytest.mark.parametrize(
     ("path", "content"),
     [

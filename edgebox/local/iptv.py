@@ -150,7 +150,11 @@ REGISTER_BODY = {
             "description": "the TV's own id; generated when absent",
         },
     },
-    "required": ["device_name"],
+    "description": "`device_name`, or the TV's own `duid` alone (the name is then the DUID)",
+    "anyOf": [
+        {"required": ["device_name"]},
+        {"required": ["duid"], "properties": {"duid": DUID}},
+    ],
 }
 ACTIVATE_BODY = {
     "type": "object",
@@ -251,9 +255,10 @@ def client_api(box: Box) -> Blueprint:
     )
     async def register_device() -> tuple[Response, int]:
         body = await read_json_object(MAX_CLIENT_BODY)
-        key = "device_name" if "device_name" in body or "owner_name" not in body else "owner_name"
-        name = iptv.text_field(body, key)
         duid = iptv.check_duid(body["duid"]) if body.get("duid") is not None else None
+        key = "device_name" if "device_name" in body or "owner_name" not in body else "owner_name"
+        # TVs written for the origin implementation send their own DUID and no name.
+        name = duid if duid is not None and key not in body else iptv.text_field(body, key)
         device = await catalog.register(name, duid)
         now = catalog.now()
         shown = device.public(now) | {
