@@ -3,10 +3,10 @@
 The port is opened in a worker thread; writes go through the non-blocking file descriptor and
 `trio.lowlevel.wait_writable`, or through a worker thread for ports without one (`loop://`,
 which `edgebox.drivers.loopback` serves, `rfc2217://`); a thread stuck in a network port is
-left behind on cancellation, so shutdown never waits for it. Only the newest frame waits to be sent: an older one still waiting is
-dropped and counted. A port that fails is closed and reopened every `reopen_interval` seconds;
-the failure is logged as a `PanelError` and never leaves `run`, so one unplugged panel cannot
-stop the others.
+left behind on cancellation, so shutdown never waits for it. Only the newest frame waits to be
+sent: an older one still waiting is dropped and counted. A port that fails is closed and
+reopened every `reopen_interval` seconds; the failure is logged as a `PanelError` and never
+leaves `run`, so one unplugged panel cannot stop the others.
 """
 
 from __future__ import annotations
