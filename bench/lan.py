@@ -13,7 +13,7 @@ core when there are two; this process (the clients) keeps the first. Every reque
 bounded in count and in time. Clients move to a new loopback address every 90 requests, so the
 IPTV limit of 100 requests/min per address is never what is measured.
 
-    .venv/bin/python bench/lan.py [--quick] [--no-herd]
+    .venv/bin/python bench/lan.py [--quick] [--no-herd] [--only fan-out|requests]
 """
 
 from __future__ import annotations
@@ -553,7 +553,7 @@ async def throughput_phase(
         nursery.cancel_scope.cancel()
 
 
-async def main(quick: bool, herd: bool) -> None:
+async def main(quick: bool, herd: bool, parts: str) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     two = len(os.sched_getaffinity(0)) >= 2
@@ -567,9 +567,11 @@ async def main(quick: bool, herd: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="edgebox-lan-") as tmp:
         (Path(tmp) / "fan-out").mkdir()
         (Path(tmp) / "requests").mkdir()
-        await fan_out_phase(Path(tmp) / "fan-out", puts, core)
-        await throughput_phase(Path(tmp) / "requests", counts, 6.0 if quick else 10.0, core)
-    if herd:
+        if parts in ("all", "fan-out"):
+            await fan_out_phase(Path(tmp) / "fan-out", puts, core)
+        if parts in ("all", "requests"):
+            await throughput_phase(Path(tmp) / "requests", counts, 6.0 if quick else 10.0, core)
+    if herd and parts == "all":
         print("\nthe herd (bench/herd.py --polls 1 --interval 10)", flush=True)
         await trio.run_process(
             [sys.executable, str(ROOT / "bench" / "herd.py"), "--polls", "1", "--interval", "10"]
@@ -583,7 +585,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--no-herd", action="store_true", help="skip the 500-TV herd")
+    parser.add_argument("--only", choices=("all", "fan-out", "requests"), default="all")
     args = parser.parse_args()
     started_at = time.perf_counter()
-    trio.run(main, args.quick, not args.no_herd)
+    trio.run(main, args.quick, not args.no_herd, args.only)
     print(f"\n(bench ran {time.perf_counter() - started_at:.0f} s)")

@@ -68,10 +68,15 @@ async def event_stream(
             if got is None:
                 yield KEEP_ALIVE_COMMENT
                 continue
-            payload = change(got)
+            # Every stream of this kind sends the same bytes: made once per change, by the
+            # first stream that wakes, not once per stream.
+            if change not in got.memo:
+                payload = change(got)
+                got.memo[change] = (payload, sse_event(payload))
+            payload, event = got.memo[change]
             if repeat or payload != last:
                 last = payload
-                yield sse_event(payload)
+                yield event
 
 
 def _editor(lock: ledsign.PreviewLock | None) -> dict[str, Any]:
@@ -81,6 +86,18 @@ def _editor(lock: ledsign.PreviewLock | None) -> dict[str, Any]:
 
 def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]:
     return {"items": [ledsign.item_to_json(i) for i in items], "action": action}
+
+
+def _brightness_change(change: Change) -> dict[str, Any]:
+    return {"brightness": change.value}
+
+
+def _editor_change(change: Change) -> dict[str, Any]:
+    return _editor(change.value)
+
+
+def _playlist_change(change: Change) -> dict[str, Any]:
+    return _playlist(*change.value)
 
 
 def events_api(box: Box) -> Blueprint:
@@ -108,7 +125,7 @@ def events_api(box: Box) -> Blueprint:
                 hub,
                 "brightness",
                 lambda: {"brightness": hub.brightness},
-                lambda c: {"brightness": c.value},
+                _brightness_change,
             )
         )
 
@@ -124,7 +141,7 @@ def events_api(box: Box) -> Blueprint:
             return _editor(lock if lock.live(trio.current_time()) else None)
 
         return respond(
-            event_stream(hub, "preview", current, lambda c: _editor(c.value), repeat=False)
+            event_stream(hub, "preview", current, _editor_change, repeat=False)
         )
 
     @bp.get("/api/events/playlist")
@@ -140,7 +157,7 @@ def events_api(box: Box) -> Blueprint:
                 hub,
                 "led_playlist",
                 lambda: _playlist("Update", hub.led_items),
-                lambda c: _playlist(*c.value),
+                _playlist_change,
             )
         )
 
