@@ -140,9 +140,7 @@ def events_api(box: Box) -> Blueprint:
             lock = hub.preview
             return _editor(lock if lock.live(trio.current_time()) else None)
 
-        return respond(
-            event_stream(hub, "preview", current, _editor_change, repeat=False)
-        )
+        return respond(event_stream(hub, "preview", current, _editor_change, repeat=False))
 
     @bp.get("/api/events/playlist")
     @documented(
