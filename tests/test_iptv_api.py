@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -123,6 +124,51 @@ async def test_check_device_answers_each_status_with_the_channels_it_may_see(
 
     missing = await client.post("/api/client/check-device", json={"duid": "NOPE"})
     assert missing.status_code == 404 and missing.json() == {"error": "Device not found"}
+
+
+async def test_answers_follow_every_catalog_edit_at_once_and_read_as_jsonify_writes(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """The channel and news parts are encoded once per catalog version: an edit must show in
+    the very next answer, to every kind of device, in every client route."""
+    await seed(admin)
+
+    async def seen() -> tuple[list[str], list[str], list[str], list[str]]:
+        check = await client.post("/api/client/check-device", json={"duid": "ACTIVE"})
+        expired = await client.post("/api/client/check-device", json={"duid": "EXPIRED"})
+        listed = await client.get("/api/client/channels", params={"duid": "ACTIVE"})
+        news = await client.get("/api/client/news", params={"duid": "ACTIVE"})
+        for r in (check, expired, listed, news):
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+            assert r.content == json.dumps(r.json(), separators=(",", ":")).encode() + b"\n"
+        return (
+            [c["name"] for c in check.json()["channels"]],
+            [c["name"] for c in expired.json()["channels"]],
+            [f"{c['name']}#{c['display_order']}" for c in listed.json()["channels"]],
+            [n["title"] for n in news.json()["news"]],
+        )
+
+    assert await seen() == (
+        ["Free", "Town", "Movies"],
+        ["Free", "Town"],
+        ["Free#1", "Town#2", "Movies#3"],
+        ["new", "old"],
+    )
+    ids = [c["id"] for c in (await admin.get("/api/admin/iptv/channels")).json()]
+    renamed = await admin.patch(f"/api/admin/iptv/channels/{ids[0]}", json={"name": "Free 2"})
+    assert renamed.status_code == 200
+    body = {"name": "Late", "url": "http://s.example/late", "type": "Local"}
+    assert (await admin.post("/api/admin/iptv/channels", json=body)).status_code == 201
+    body = {"title": "newest", "body": "text", "created_at": "2026-07-01T00:00:00Z"}
+    assert (await admin.post("/api/admin/iptv/news", json=body)).status_code == 201
+    assert await seen() == (
+        ["Free 2", "Town", "Movies", "Late"],
+        ["Free 2", "Town", "Late"],
+        ["Free 2#1", "Town#2", "Movies#3", "Late#4"],
+        ["newest", "new", "old"],
+    )
+    assert (await admin.delete(f"/api/admin/iptv/channels/{ids[2]}")).status_code == 204
+    assert (await seen())[0] == ["Free 2", "Town", "Late"]
 
 
 async def test_channels_and_news_follow_status_and_server_order(

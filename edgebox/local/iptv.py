@@ -23,6 +23,7 @@ from edgebox.iptv import (
     NotFound,
 )
 from edgebox.local.http import json_error, read_json_object
+from edgebox.local.iptvanswers import Answers, json_response
 from edgebox.local.openapi import documented
 from edgebox.ratelimit import ClientLimits, Verdict
 
@@ -201,6 +202,7 @@ def activation_code(value: Any) -> str:
 def client_api(box: Box) -> Blueprint:
     bp = Blueprint("iptv", __name__, url_prefix="/api/client")
     catalog: Catalog = box.iptv
+    answers = Answers(catalog)
     limits = ClientLimits()
 
     @bp.errorhandler(IptvError)
@@ -230,20 +232,7 @@ def client_api(box: Box) -> Blueprint:
     async def check_device() -> Response:
         body = await read_json_object(MAX_CLIENT_BODY)
         device = device_for(body.get("duid"))
-        now = catalog.now()
-        status = device.status(now)
-        out: dict[str, Any] = {"status": status}
-        if status == "expired":
-            out["message"] = "Device subscription has expired"
-        elif status == "disabled":
-            out["message"] = "Device is disabled"
-        out["device"] = device.public(now)
-        if status != "disabled":
-            out["channels"] = [
-                c.public() for c in iptv.visible_channels(device, catalog.channels, now)
-            ]
-            out["news"] = [n.public() for n in iptv.newest_first(catalog.news)]
-        return jsonify(out)
+        return json_response(answers.check_device(device, catalog.now()))
 
     @bp.post("/register-device")
     @documented(
@@ -295,9 +284,7 @@ def client_api(box: Box) -> Blueprint:
         now = catalog.now()
         if device.status(now) == "disabled":
             raise DeviceDisabled()
-        visible = iptv.visible_channels(device, catalog.channels, now)
-        order = {c.id: i for i, c in enumerate(catalog.channels, start=1)}
-        return jsonify({"channels": [c.public(order[c.id]) for c in visible]})
+        return json_response(answers.channel_list(device, now))
 
     @bp.get("/news")
     @documented(
@@ -310,7 +297,7 @@ def client_api(box: Box) -> Blueprint:
         device = device_for(request.args.get("duid"))
         if device.status(catalog.now()) == "disabled":
             raise DeviceDisabled()
-        return jsonify({"news": [n.public() for n in iptv.newest_first(catalog.news)]})
+        return json_response(answers.news_list())
 
     @bp.errorhandler(_Limited)
     async def limited(exc: _Limited) -> Response:
