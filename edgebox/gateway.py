@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from edgebox import gcpolicy
 from edgebox.backoff import Backoff
 from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
@@ -195,6 +196,7 @@ async def run(box: Box, *, task_status: trio.TaskStatus[Box] = trio.TASK_STATUS_
         box.lan_urls = await nursery.start(box.supervisor.supervise, "lan", serve_lan(box))
         for name, service in services(box):
             nursery.start_soon(box.supervisor.supervise, name, service)
+        gcpolicy.settle()
         task_status.started(box)
 
 
