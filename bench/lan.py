@@ -250,31 +250,62 @@ class Listener:
             await self.arrived.wait()
 
 
-class FrameWatch:
-    """The virtual panel's frames with their arrival times; a frame's level is its brightest
-    byte (a static white text on black, so it only changes with the brightness)."""
+def panel_process(path: Path) -> None:
+    """The virtual panel in a process of its own, so the clients' work never delays a frame's
+    arrival time: one line per good frame, `<perf_counter> <brightest byte>` (the clock is
+    CLOCK_MONOTONIC, the same in every process)."""
+    panel = VirtualPanel(PANEL_W, PANEL_H, path=path)
+    feed = panel.feed
 
-    def __init__(self, panel: VirtualPanel) -> None:
-        self.panel = panel
+    def watched(data: bytes) -> None:
+        before = panel.counts.good
+        feed(data)
+        if panel.counts.good != before and panel.last_frame is not None:
+            sys.stdout.write(f"{time.perf_counter()} {max(panel.last_frame)}\n")
+            sys.stdout.flush()
+
+    panel.feed = watched  # type: ignore[method-assign]
+    trio.run(panel.run)
+
+
+class FrameWatch:
+    """The panel process's frames with their arrival times; a frame's level is its brightest
+    byte (white text on black that never moves, so it only changes with the brightness)."""
+
+    def __init__(self) -> None:
         self.frames: list[tuple[float, int]] = []
         self.changed = trio.Event()
-        feed = panel.feed
 
-        def watched(data: bytes) -> None:
-            before = panel.counts.good
-            feed(data)
-            if panel.counts.good != before and panel.last_frame is not None:
-                self.frames.append((time.perf_counter(), max(panel.last_frame)))
+    async def run(
+        self, path: Path, core: int | None, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        command = [sys.executable, __file__, "--panel", str(path)]
+        process = await trio.lowlevel.open_process(
+            command, stdout=subprocess.PIPE, preexec_fn=pinned(core)
+        )
+        assert process.stdout is not None
+        try:
+            while not path.exists():
+                await trio.sleep(0.05)
+            task_status.started()
+            pending = b""
+            while data := await process.stdout.receive_some():
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    at, level = line.split()
+                    self.frames.append((float(at), int(level)))
                 self.changed.set()
-
-        panel.feed = watched  # type: ignore[method-assign]
+        finally:
+            process.kill()
+            with trio.CancelScope(shield=True):
+                await process.wait()
 
     async def first_at(self, level: int, since: float, timeout: float = 3.0) -> float | None:
         with trio.move_on_after(timeout):
             while True:
-                for at, value in self.frames:
-                    if at >= since and value == level:
-                        return at
+                found = [at for at, value in self.frames[-200:] if at >= since and value == level]
+                if found:
+                    return min(found)
                 self.changed = trio.Event()
                 await self.changed.wait()
         return None
@@ -482,10 +513,10 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
         f" p99 <= {frame_ms + wire_ms:.1f} ms)"
     )
     async with trio.open_nursery() as nursery:
-        panel = VirtualPanel(PANEL_W, PANEL_H, path=tmp / "ttyLED")
-        await nursery.start(panel.run)
-        watch = FrameWatch(panel)
-        port, _, _ = await start_box(nursery, tmp, panel.path, core)
+        watch = FrameWatch()
+        tty = tmp / "ttyLED"
+        await nursery.start(watch.run, tty, 0 if core is not None else None)
+        port, _, _ = await start_box(nursery, tmp, tty, core)
         conn = await Connection.open(port)
         refs = {}
         for level in LEVELS:
@@ -579,6 +610,9 @@ async def main(quick: bool, herd: bool, parts: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--panel":
+        panel_process(Path(sys.argv[2]))
+        sys.exit(0)
     if len(sys.argv) == 4 and sys.argv[1] == "--bare":
         bare_app(int(sys.argv[2]), Path(sys.argv[3]))
         sys.exit(0)

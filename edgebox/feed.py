@@ -8,7 +8,10 @@ in `dropped`, so a slow reader never holds the writer or the others.
 Waking the readers is spread out too. The writer wakes WAKE_WIDTH of them and every reader it
 wakes wakes one more, so the wake-ups pass through the scheduler about WAKE_WIDTH tasks at a
 time: the writer's own next steps (the PUT's answer, the next frame) run between them instead of
-after one batch of every stream.
+after one batch of every stream. The box's own readers that act on a change (the players
+putting a new brightness on the panels) subscribe with `first=True`: there are as many as the
+venue file makes, not as many as the LAN opens, and the writer wakes them itself, before any
+stream.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class _Ring:
         self.count = 0  # changes ever pushed; a reader's cursor counts the same way
         self.readers: dict[Subscription, int] = {}  # reader -> its maxlen
         self.waiting: dict[Subscription, trio.Event] = {}
+        self.waiting_first: dict[Subscription, trio.Event] = {}
         self.to_wake: collections.deque[dict[Subscription, trio.Event]] = collections.deque()
 
     def add(self, reader: Subscription, maxlen: int) -> None:
@@ -50,6 +54,10 @@ class _Ring:
     def push(self, seq: int, change: Change) -> None:
         self.changes.append((seq, change))
         self.count += 1
+        if self.waiting_first:
+            waiting, self.waiting_first = self.waiting_first, {}
+            for event in waiting.values():
+                event.set()
         if self.waiting:
             self.to_wake.append(self.waiting)
             self.waiting = {}
@@ -72,9 +80,12 @@ class _Ring:
 class Subscription:
     """A bounded stream of changes; iterate it with `async for`."""
 
-    def __init__(self, topics: frozenset[str] | None, maxlen: int, rings: list[_Ring]) -> None:
+    def __init__(
+        self, topics: frozenset[str] | None, maxlen: int, rings: list[_Ring], *, first: bool
+    ) -> None:
         self.topics = topics
         self.maxlen = maxlen
+        self.first = first
         self._dropped = 0
         self._rings = rings
         self._cursors = [ring.count for ring in rings]
@@ -128,16 +139,18 @@ class Subscription:
         while (change := self._take()) is None:
             event = trio.Event()
             for ring in self._rings:
-                ring.waiting[self] = event
+                (ring.waiting_first if self.first else ring.waiting)[self] = event
             try:
                 await event.wait()
             except BaseException:
                 for ring in self._rings:
-                    if ring.waiting.get(self) is event:
-                        del ring.waiting[self]
+                    for waiting in (ring.waiting, ring.waiting_first):
+                        if waiting.get(self) is event:
+                            del waiting[self]
                 raise
-            for ring in self._rings:
-                ring.wake(1)
+            if not self.first:
+                for ring in self._rings:
+                    ring.wake(1)
         return change
 
     def __aiter__(self) -> AsyncIterator[Change]:
@@ -156,13 +169,15 @@ class Feed:
         self._seq = 0
         self.subscribers: set[Subscription] = set()
 
-    def subscribe(self, topics: Iterable[str] | None, maxlen: int) -> Subscription:
+    def subscribe(
+        self, topics: Iterable[str] | None, maxlen: int, *, first: bool = False
+    ) -> Subscription:
         if maxlen < 1:
             raise ValueError("a subscription keeps at least one change")
         wanted = frozenset(topics) if topics is not None else None
         names = sorted(wanted) if wanted is not None else [EVERY]
         rings = [self._rings.setdefault(name, _Ring()) for name in names]
-        sub = Subscription(wanted, maxlen, rings)
+        sub = Subscription(wanted, maxlen, rings, first=first)
         for ring in rings:
             ring.add(sub, maxlen)
         self.subscribers.add(sub)
@@ -173,6 +188,7 @@ class Feed:
         for name, ring in list(self._rings.items()):
             if ring.readers.pop(sub, None) is not None:
                 ring.waiting.pop(sub, None)
+                ring.waiting_first.pop(sub, None)
                 if not ring.readers:
                     del self._rings[name]
 

@@ -178,9 +178,14 @@ class Hub:
 
     @contextmanager
     def subscribe(
-        self, topics: set[str] | frozenset[str] | None = None, maxlen: int = 64
+        self,
+        topics: set[str] | frozenset[str] | None = None,
+        maxlen: int = 64,
+        *,
+        first: bool = False,
     ) -> Iterator[Subscription]:
-        sub = self._feed.subscribe(topics, maxlen)
+        """`first`: for the box's own readers that act on a change (see `edgebox.feed`)."""
+        sub = self._feed.subscribe(topics, maxlen, first=first)
         try:
             yield sub
         finally:

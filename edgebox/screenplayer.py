@@ -32,7 +32,7 @@ from PIL import Image
 from edgebox import timeline as tl
 from edgebox.config import CanvasConfig
 from edgebox.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
-from edgebox.drivers.driver import PanelDriver
+from edgebox.drivers.driver import PanelDriver, follow_brightness
 from edgebox.errors import UpstreamError
 from edgebox.hub import Hub, Playback, TextOverlay
 from edgebox.render import Renderer
@@ -563,6 +563,7 @@ class ScreenPlayer:
         period = 1.0 / self.canvas.fps
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(follow_brightness, self.hub, self.panels, lambda: self.last_frame)
             t0 = trio.current_time()
             task_status.started()
             n = 0

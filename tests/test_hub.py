@@ -175,3 +175,21 @@ async def test_a_reader_of_several_topics_gets_them_in_order_and_loses_only_the_
         assert seen == [v for n in range(8) for v in (n, -n)] and every.dropped == 0
         hub.publish("b", 99)
         assert (await some.get()).topic == "b"
+
+
+async def test_the_boxs_own_first_readers_are_woken_before_a_thousand_streams(hub: Hub) -> None:
+    from edgebox.feed import WAKE_WIDTH
+
+    order: list[str] = []
+
+    async def read(name: str, first: bool) -> None:
+        with hub.subscribe({"brightness"}, first=first) as sub:
+            await sub.get()
+            order.append(name)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(1001):
+            nursery.start_soon(read, f"stream {n}" if n else "panels", not n)
+            await trio.testing.wait_all_tasks_blocked()
+        hub.publish("brightness", 10)
+    assert len(order) == 1001 and "panels" in order[: WAKE_WIDTH + 1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 from PIL import Image
@@ -11,6 +13,9 @@ from edgebox.config import PanelConfig
 from edgebox.drivers.panel import Panel
 from edgebox.drivers.serialport import LinkStats, SerialLink
 from edgebox.errors import PanelError
+
+if TYPE_CHECKING:
+    from edgebox.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +47,16 @@ class PanelDriver:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.link.run(task_status=task_status)
+
+
+async def follow_brightness(
+    hub: Hub, panels: list[PanelDriver], shown: Callable[[], Image.Image | None]
+) -> None:
+    """A new brightness goes to the panels at once, on the frame they show, rather than with
+    the next tick (up to a whole frame interval later)."""
+    with hub.subscribe({"brightness"}, maxlen=1, first=True) as changes:
+        async for change in changes:
+            frame = shown()
+            if frame is not None:
+                for panel in panels:
+                    panel.show(frame, change.value)
