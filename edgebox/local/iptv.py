@@ -22,8 +22,8 @@ from edgebox.iptv import (
     IptvError,
     NotFound,
 )
-from edgebox.local.http import json_error, read_json_object
-from edgebox.local.iptvanswers import Answers, json_response
+from edgebox.local.http import json_error, json_response, read_json_object
+from edgebox.local.iptvanswers import Answers
 from edgebox.local.openapi import documented
 from edgebox.ratelimit import ClientLimits, Verdict
 

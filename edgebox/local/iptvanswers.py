@@ -13,22 +13,11 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from quart import Response, current_app
-
 from edgebox import iptv
+from edgebox.local.http import encode
 
 if TYPE_CHECKING:
     from edgebox.cache.catalog import Catalog
-
-
-def encode(value: Any) -> bytes:
-    """As quart's `jsonify` encodes (compact, ASCII, keys in order, a newline at the end)."""
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
-
-
-def json_response(body: bytes) -> Response:
-    response: Response = current_app.response_class(body, mimetype="application/json")
-    return response
 
 
 class Answers:

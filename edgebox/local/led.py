@@ -26,7 +26,14 @@ from edgebox.ledsign import (
     UnknownItem,
 )
 from edgebox.local import ledschema as S
-from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_object
+from edgebox.local.http import (
+    BodyTooLarge,
+    encode,
+    json_error,
+    json_response,
+    read_body,
+    read_json_object,
+)
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -54,6 +61,7 @@ def images_directory(box: Box) -> Path:
 def led_api(box: Box) -> Blueprint:
     bp = Blueprint("led", __name__)
     hub = box.hub
+    listed: list[Any] = [None, b""]
 
     @bp.errorhandler(LedSignError)
     async def refused(exc: LedSignError) -> Response:
@@ -65,7 +73,11 @@ def led_api(box: Box) -> Blueprint:
     @bp.get("/api/playlist/items")
     @documented("The LED playlist, in play order", response=S.ITEMS)
     async def list_items() -> Response:
-        return jsonify([ledsign.item_to_json(i) for i in hub.led_items])
+        # Encoded once per playlist change (the hub replaces the tuple), not once per request.
+        items = hub.led_items
+        if listed[0] is not items:
+            listed[:] = [items, encode([ledsign.item_to_json(i) for i in items])]
+        return json_response(listed[1])
 
     @bp.post("/api/playlist/items")
     @documented(
