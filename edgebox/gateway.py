@@ -196,7 +196,6 @@ async def run(box: Box, *, task_status: trio.TaskStatus[Box] = trio.TASK_STATUS_
         box.lan_urls = await nursery.start(box.supervisor.supervise, "lan", serve_lan(box))
         for name, service in services(box):
             nursery.start_soon(box.supervisor.supervise, name, service)
-        gcpolicy.settle()
         task_status.started(box)
 
 
@@ -205,6 +204,7 @@ async def run_until_signal(box: Box, on_ready: Callable[[Box], None] | None = No
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(run, box)
+            gcpolicy.settle()
             if box.notifier is not None:
                 box.notifier.ready(f"serving on {', '.join(box.lan_urls)}")
             if on_ready is not None:

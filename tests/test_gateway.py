@@ -177,3 +177,19 @@ async def test_a_panel_of_any_kind_keeps_running_and_sigterm_ends_the_box_at_onc
         proc.kill()
         await proc.wait()
         proc.stderr.close()
+
+
+def test_settling_the_collector_freezes_what_exists_and_slows_young_collections() -> None:
+    import gc
+
+    from edgebox import gcpolicy
+
+    threshold = gc.get_threshold()
+    try:
+        gcpolicy.settle()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] == gcpolicy.YOUNG_THRESHOLD
+        assert gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
