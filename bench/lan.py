@@ -312,10 +312,11 @@ class FrameWatch:
 
 
 async def fan_out(
-    port: int, watch: FrameWatch, listeners: int, puts: int, refs: dict[int, int]
-) -> tuple[list[float], list[float], list[float]]:
+    port: int, pid: int, watch: FrameWatch, listeners: int, puts: int, refs: dict[int, int]
+) -> tuple[list[float], list[float], list[float], float]:
     """`puts` brightness changes with `listeners` open streams: PUT latencies, every
-    listener's delivery latency, and the latency of the first frame at the new level."""
+    listener's delivery latency, the latency of the first frame at the new level, and the
+    box's CPU seconds over the changes."""
     put_lat: list[float] = []
     delivery: list[float] = []
     frame_lat: list[float] = []
@@ -331,6 +332,7 @@ async def fan_out(
             for listener in group:
                 opening.start_soon(start, listener)
         conn = await Connection.open(port)
+        cpu = cpu_seconds(pid)
         for i in range(puts):
             level = LEVELS[i % 2]
             await trio.sleep(random.uniform(0.03, 0.08))
@@ -347,9 +349,10 @@ async def fan_out(
             shown = await watch.first_at(refs[level], began)
             if shown is not None:
                 frame_lat.append(shown - began)
+        cpu = cpu_seconds(pid) - cpu
         await conn.aclose()
         nursery.cancel_scope.cancel()
-    return put_lat, delivery, frame_lat
+    return put_lat, delivery, frame_lat, cpu
 
 
 # The servers
@@ -516,7 +519,7 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
         watch = FrameWatch()
         tty = tmp / "ttyLED"
         await nursery.start(watch.run, tty, 0 if core is not None else None)
-        port, _, _ = await start_box(nursery, tmp, tty, core)
+        port, box, _ = await start_box(nursery, tmp, tty, core)
         conn = await Connection.open(port)
         refs = {}
         for level in LEVELS:
@@ -527,7 +530,9 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
         assert refs[LEVELS[0]] != refs[LEVELS[1]], refs
         put_p99 = {}
         for listeners in (1, 200, 1000):
-            put_lat, delivery, frame_lat = await fan_out(port, watch, listeners, puts, refs)
+            put_lat, delivery, frame_lat, cpu = await fan_out(
+                port, box, watch, listeners, puts, refs
+            )
             put_p99[listeners] = pct(put_lat, 0.99)
             print(
                 f"{listeners:>5} listeners  PUT p50 {pct(put_lat, 0.5):6.1f}"
@@ -536,6 +541,7 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
                 f" {pct(frame_lat, 0.5):6.1f} p99 {pct(frame_lat, 0.99):6.1f} ms"
                 f" ({len(frame_lat)}/{puts} seen)"
             )
+            print(f"{'':>17}box CPU {cpu * 1000 / puts:.1f} ms per change")
         print(f"PUT p99 with 1000 listeners / with 1: {put_p99[1000] / put_p99[1]:.2f}x")
         nursery.cancel_scope.cancel()
 
