@@ -194,7 +194,7 @@ class Player:
         period = 1.0 / self.canvas.fps
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(follow_brightness, self.hub, self.panels, lambda: self._shown)
+            await nursery.start(follow_brightness, self.hub, self.panels, lambda: self._shown)
             t0 = trio.current_time()
             self.cursor.restart(t0)
             task_status.started()

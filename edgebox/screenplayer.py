@@ -563,7 +563,7 @@ class ScreenPlayer:
         period = 1.0 / self.canvas.fps
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(follow_brightness, self.hub, self.panels, lambda: self.last_frame)
+            await nursery.start(follow_brightness, self.hub, self.panels, lambda: self.last_frame)
             t0 = trio.current_time()
             task_status.started()
             n = 0

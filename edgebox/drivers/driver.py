@@ -50,11 +50,16 @@ class PanelDriver:
 
 
 async def follow_brightness(
-    hub: Hub, panels: list[PanelDriver], shown: Callable[[], Image.Image | None]
+    hub: Hub,
+    panels: list[PanelDriver],
+    shown: Callable[[], Image.Image | None],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """A new brightness goes to the panels at once, on the frame they show, rather than with
-    the next tick (up to a whole frame interval later)."""
+    the next tick (up to a whole frame interval later). Started once it listens."""
     with hub.subscribe({"brightness"}, maxlen=1, first=True) as changes:
+        task_status.started()
         async for change in changes:
             frame = shown()
             if frame is not None:
