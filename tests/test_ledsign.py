@@ -14,6 +14,7 @@ from edgebox.ledsign import (
     Gradient,
     ImageContent,
     LedItem,
+    NoBorder,
     NotInPreview,
     NotPreviewOwner,
     PreviewBusy,
@@ -61,8 +62,8 @@ def test_the_documents_example_item_parses_and_is_written_back_in_the_same_shape
         content=TextContent("Hello World", False, (255, 255, 255), 50.0, None),
     )
     written = item_to_json(item)
-    assert written["content"]["type"] == "Text"
-    del written["content"]["type"]
+    assert written["content"]["type"] == written["content"]["data"]["type"] == "Text"
+    del written["content"]["type"], written["content"]["data"]["type"]
     assert written == doc
 
 
@@ -74,7 +75,7 @@ def test_the_web_editors_type_tag_is_accepted_and_both_tags_are_written() -> Non
     assert item_to_json(item)["content"] == {
         "content_type": "Clock",
         "type": "Clock",
-        "data": {"format": "12h", "show_seconds": True, "color": [255, 255, 255]},
+        "data": {"type": "Clock", "format": "12h", "show_seconds": True, "color": [255, 255, 255]},
     }
 
 
@@ -114,8 +115,8 @@ def test_segments_borders_and_images_parse_into_their_models() -> None:
     ("border", "expected"),
     [
         (None, None),
-        ("None", None),
-        ({"None": None}, None),
+        ("None", NoBorder()),
+        ({"None": None}, NoBorder()),
         ("Rainbow", Rainbow()),
         ({"Rainbow": None}, Rainbow()),
         ({"Pulse": {"colors": [[9, 8, 7]]}}, Pulse(((9, 8, 7),))),

@@ -18,6 +18,7 @@ from quart import Blueprint, Response, current_app
 from edgebox import ledsign
 from edgebox.local import ledschema as S
 from edgebox.local.openapi import documented
+from edgebox.local.signauth import refuse_without_sign_token
 
 if TYPE_CHECKING:
     from edgebox.gateway import Box
@@ -86,6 +87,7 @@ def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]
 def events_api(box: Box) -> Blueprint:
     bp = Blueprint("events", __name__)
     hub = box.hub
+    bp.before_request(refuse_without_sign_token(box.config.lan.sign_token.reveal()))
 
     def respond(stream: AsyncIterator[bytes]) -> Response:
         response: Response = current_app.response_class(
