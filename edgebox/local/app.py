@@ -10,7 +10,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from edgebox.errors import ValidationError
-from edgebox.local import status
+from edgebox.local import sign, status
 from edgebox.local.admin import iptv_admin_api
 from edgebox.local.events import events_api
 from edgebox.local.http import BodyTooLarge, json_error
@@ -79,4 +79,5 @@ def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     box.status_sources["iptv"] = box.iptv.summary
 
     app.register_blueprint(status.blueprint(box))
+    app.register_blueprint(sign.blueprint(box))
     return app
