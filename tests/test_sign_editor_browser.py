@@ -286,7 +286,7 @@ async def test_a_sign_token_closes_the_editor_and_the_led_api_until_it_is_given(
     async with httpx.AsyncClient(base_url=base) as api:
         assert (await api.get("/api/playlist/items")).status_code == 401
         assert (await api.get("/api/events/editor")).status_code == 401
-        assert (await api.get("/api/sign/frames")).status_code == 401
+        assert (await api.get("/api/sign/events")).status_code == 401
         refused = await api.post(
             "/api/playlist/items", json={"duration": 5, "content": {"type": "Clock", "data": {}}}
         )

@@ -1,9 +1,10 @@
 """The box's own sign editor at /sign: plain HTML, CSS and JavaScript served by the box.
 
 The page speaks the LED API like any editor (playlist, images, brightness, the preview lock)
-and shows what the box renders for its panels, live, from `/api/sign/frames`: the very frames
-the players hand to the panel drivers, never a second renderer in the browser. It is as open
-as the LED API; `lan.sign_token` closes both.
+and shows what the box renders for its panels, live: `/api/sign/events` carries the very frames
+the players hand to the panel drivers (never a second renderer in the browser) beside the
+playlist, brightness and lock changes, on one connection, as a browser opens only six to a
+host. It is as open as the LED API; `lan.sign_token` closes both.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import trio
 from quart import Blueprint, Response, make_response, redirect, request
 
 from edgebox import ledsign
+from edgebox.local import ledschema as S
+from edgebox.local.events import EDITOR, KEEP_ALIVE, KEEP_ALIVE_COMMENT, PLAYLIST
 from edgebox.local.http import json_error
 from edgebox.local.openapi import documented
 from edgebox.local.signauth import SIGN_COOKIE, sign_authorized
@@ -30,6 +33,11 @@ if TYPE_CHECKING:
 FRAMES_PER_SECOND = 10.0
 _STATIC = resources.files("edgebox.local") / "sign_static"
 _ASSETS = {"sign.js": "text/javascript", "sign.css": "text/css"}
+SIGN_EVENT = {
+    "description": "named events: `frame` (FRAME), `playlist`, `brightness` and `editor`, each"
+    " as its own /api/events stream sends it",
+    "anyOf": [],
+}
 FRAME = {
     "type": "object",
     "description": "one picture of a canvas the LED playlist plays on, as a base64 PNG",
@@ -41,6 +49,7 @@ FRAME = {
     },
     "required": ["canvas", "width", "height", "png"],
 }
+SIGN_EVENT["anyOf"] = [FRAME, PLAYLIST, S.BRIGHTNESS, EDITOR]
 
 
 def presets_json() -> str:
@@ -98,35 +107,70 @@ def blueprint(box: Box) -> Blueprint:
             )
         return response
 
-    @bp.get("/api/sign/frames")
+    @bp.get("/api/sign/events")
     @documented(
-        "What the LED canvases show, as the panels get it: PNG frames as Server-Sent Events",
-        response=FRAME,
+        "The editor's live feed (SSE): what the LED canvases show, as the panels get it (PNG"
+        " `frame` events, up to 10 a second), and the `playlist`, `brightness` and `editor`"
+        " lock, first as they are and then as they change",
+        response=SIGN_EVENT,
         errors=(401,),
         content_type="text/event-stream",
     )
-    async def frames() -> Response:
+    async def events() -> Response:
         if not sign_authorized(token):
             return json_error(401, "sign token required (lan.sign_token)")
+        hub = box.hub
+
+        def editor_now() -> dict[str, Any]:
+            lock = hub.preview
+            live = lock.live(trio.current_time())
+            return {"locked": live, "locked_by": lock.session_id if live else None}
+
+        def state(action: str = "Update") -> list[bytes]:
+            items = [ledsign.item_to_json(i) for i in hub.led_items]
+            return [
+                sse("playlist", {"items": items, "action": action}),
+                sse("brightness", {"brightness": hub.brightness}),
+                sse("editor", editor_now()),
+            ]
 
         async def stream() -> AsyncIterator[bytes]:
-            yield b": frames\n\n"
-            with box.hub.subscribe({"frame"}, maxlen=8) as changes:
-                last: dict[str, tuple[float, bytes]] = {}
+            topics = {"led_playlist", "brightness", "preview", "frame"}
+            with hub.subscribe(topics, maxlen=256) as changes:
+                for event in state():
+                    yield event
+                dropped = 0
+                sent: dict[str, tuple[float, bytes]] = {}
                 while True:
-                    change = await changes.get()
-                    name, picture = change.value
-                    if name not in led_canvases:
+                    change = None
+                    with trio.move_on_after(KEEP_ALIVE):
+                        change = await changes.get()
+                    if change is None:
+                        yield KEEP_ALIVE_COMMENT
                         continue
-                    now = trio.current_time()
-                    sent_at, sent_png = last.get(name, (-1e9, b""))
-                    if now - sent_at < 1 / FRAMES_PER_SECOND:
+                    if changes.dropped != dropped:  # a slow reader: start again from now
+                        dropped = changes.dropped
+                        for event in state():
+                            yield event
                         continue
-                    png = await trio.to_thread.run_sync(frame_png, picture)
-                    if png == sent_png and now - sent_at < 1.0:
-                        continue  # unchanged: once a second is enough
-                    last[name] = (now, png)
-                    yield sse("frame", _frame(name, picture.width, picture.height, png))
+                    if change.topic == "led_playlist":
+                        yield state(change.value[0])[0]
+                    elif change.topic == "brightness":
+                        yield sse("brightness", {"brightness": hub.brightness})
+                    elif change.topic == "preview":
+                        yield sse("editor", editor_now())
+                    else:
+                        name, picture = change.value
+                        if name not in led_canvases:
+                            continue
+                        now = trio.current_time()
+                        if now - sent.get(name, (-1e9, b""))[0] < 1 / FRAMES_PER_SECOND:
+                            continue
+                        png = await trio.to_thread.run_sync(frame_png, picture)
+                        if png == sent.get(name, (0.0, b""))[1] and now - sent[name][0] < 1.0:
+                            continue  # unchanged: once a second is enough
+                        sent[name] = (now, png)
+                        yield sse("frame", _frame(name, picture.width, picture.height, png))
 
         response = await make_response(
             stream(),

@@ -1,5 +1,5 @@
 // The sign editor. It speaks the box's LED API like any editor and shows what the box renders,
-// from /api/sign/frames. Text from the playlist goes in with textContent only.
+// from /api/sign/events. Text from the playlist goes in with textContent only.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -690,14 +690,6 @@ function setLocked(locked) {
 
 // ---------------------------------------------------------------- live state from the box
 
-function listen(url, onData, eventName) {
-  const source = new EventSource(url);
-  const handler = (e) => onData(JSON.parse(e.data));
-  if (eventName) source.addEventListener(eventName, handler);
-  else source.onmessage = handler;
-  return source;
-}
-
 const canvases = new Map();
 
 function drawFrame(f) {
@@ -749,17 +741,21 @@ function start() {
   });
   window.addEventListener("pagehide", () => releaseLock({ leaving: true }));
 
-  listen("/api/events/playlist", (event) => {
+  // One connection for everything live: a browser opens only six to a host.
+  const events = new EventSource("/api/sign/events");
+  const on = (name, handler) => events.addEventListener(name, (e) => handler(JSON.parse(e.data)));
+  on("playlist", (event) => {
     state.items = event.items;
     renderItems();
   });
-  listen("/api/events/brightness", (event) => setBrightness(event.brightness));
-  listen("/api/events/editor", (event) => {
+  on("brightness", (event) => setBrightness(event.brightness));
+  on("editor", (event) => {
     state.editorEvent = event;
     applyEditorEvent();
+    if (!document.body.dataset.ready) document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
   });
-  listen("/api/sign/frames", drawFrame, "frame");
+  on("frame", drawFrame);
   loadItems().catch((error) => say(`Could not load the playlist: ${error.message}`, true));
 }
 
