@@ -510,7 +510,7 @@ def _keyframes(value: Any, field: str) -> ImageAnimation:
 def _animation(data: dict[str, Any], field: str) -> AnimationContent:
     """A preset with its `colors` and settings; a missing setting takes the preset's default."""
     preset = data.get("preset")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ValidationError(
             f"must be one of {', '.join(PRESETS)} (got {_show(preset)})", f"{field}.preset"
         )

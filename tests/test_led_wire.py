@@ -302,6 +302,10 @@ async def test_animation_settings_are_kept_as_sent(client: httpx.AsyncClient) ->
         (animation("MosaicTwinkle", border_color=[1, 2]), "content.data.border_color"),
         (animation("Plasma", noise_scale=0), "content.data.noise_scale"),
         (animation("Fireworks"), "content.data.preset"),
+        (
+            {"duration": 5, "content": {"type": "Animation", "data": {"preset": {}, "colors": []}}},
+            "content.data.preset",
+        ),
         ({**animation("Pulse"), "duration": None, "repeat_count": 3}, "repeat_count"),
         (
             {"duration": 5, "content": {"type": "Animation", "data": {"preset": "Pulse"}}},
