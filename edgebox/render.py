@@ -344,7 +344,9 @@ class Renderer:
             picture = self.pictures(content.image_id)
             if picture is not None:
                 x, y, scale = keyframe_place(content.animation, t)
-                shown = placed(picture.convert("RGBA"), frame.size, x, y, scale)
+                if picture.mode != "RGBA":
+                    picture = picture.convert("RGBA")
+                shown = placed(picture, frame.size, x, y, scale)
                 frame.paste(shown, (0, 0), shown)
         elif isinstance(content, ImageContent):
             picture = self.pictures(content.image_id)
