@@ -84,8 +84,11 @@ async def test_the_editor_adds_every_kind_edits_reorders_and_sets_brightness(
         assert (await api.get("/api/preview/status")).json() == {"active": True}
         await set_value(page, "#f-text", "OPEN NOW")
         await set_value(page, "#f-color", "#ff0000")
+        await page.evaluate(
+            "(t => { t.focus(); t.setSelectionRange(5, 8);"
+            " t.dispatchEvent(new Event('select')); })(document.getElementById('f-text'))"
+        )
         await click(page, "#f-add-segment")
-        await set_value(page, "#f-segments .segment input[type=number]:nth-of-type(1)", 0)
         await set_value(page, "#f-segments .seg-bold", True)
         await set_value(page, "#f-segments .seg-underline", True)
         await set_value(page, "#f-scroll", True)
@@ -131,6 +134,8 @@ async def test_the_editor_adds_every_kind_edits_reorders_and_sets_brightness(
         assert text["content"]["data"]["text"] == "OPEN NOW"
         assert text["content"]["data"]["color"] == [255, 0, 0]
         assert text["repeat_count"] == 2 and text["content"]["data"]["scroll"] is True
+        segment = text["content"]["data"]["text_segments"][0]
+        assert (segment["start"], segment["end"], segment["color"]) == (5, 8, [255, 0, 0])
         assert text["content"]["data"]["text_segments"][0]["formatting"] == {
             "bold": True,
             "underline": True,

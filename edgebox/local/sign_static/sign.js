@@ -358,19 +358,29 @@ function buildFields(kind, data) {
       el(
         "fieldset",
         {},
-        el("legend", { text: "Coloured and styled parts" }),
+        el("legend", { text: "Coloured and styled parts (select characters, then + part)" }),
         el("div", { id: "f-segments", class: "rows" }, ...(data.text_segments || []).map(segmentRow)),
         el("button", {
           type: "button",
           id: "f-add-segment",
           text: "+ part",
           onclick: () => {
-            $("f-segments").append(segmentRow({ start: 0, end: 1, color: [255, 0, 0] }));
+            // the part selected in the text, else its first character
+            const input = $("f-text");
+            const [start, end] = state.selection || [0, Math.min(1, input.value.length)];
+            $("f-segments").append(segmentRow({ start, end: Math.max(end, start + 1), color: [255, 0, 0] }));
             changed();
           },
         }),
       ),
     );
+    state.selection = null;
+    const remember = () => {
+      const input = $("f-text");
+      const [a, b] = [input.selectionStart, input.selectionEnd];
+      state.selection = b > a ? [a, b] : state.selection;
+    };
+    ["select", "keyup", "pointerup"].forEach((name) => $("f-text").addEventListener(name, remember));
   } else if (kind === "Image") {
     const t = data.transform || { x: data.x ?? 0, y: data.y ?? 0, scale: data.scale ?? 1 };
     const anim = data.animation || null;
