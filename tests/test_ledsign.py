@@ -239,6 +239,48 @@ colors = st.tuples(*[st.integers(0, 255)] * 3)
 
 
 @st.composite
+def keyframes(draw: st.DrawFn) -> ledsign.ImageAnimation:
+    stamps = sorted(draw(st.lists(st.integers(0, 60_000), min_size=2, max_size=6)))
+    if stamps[-1] == 0:
+        stamps[-1] = 1
+    frames = tuple(
+        ledsign.Keyframe(
+            ms,
+            draw(st.integers(-500, 500)),
+            draw(st.integers(-500, 500)),
+            draw(st.floats(0.01, 100)),
+        )
+        for ms in stamps
+    )
+    return ledsign.ImageAnimation(frames, draw(st.none() | st.integers(1, 100)))
+
+
+SETTING_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "ms": st.integers(1, ledsign.MAX_ANIMATION_MS),
+    "count": st.integers(1, 255),
+    "border": st.integers(0, 255),
+    "finite": st.floats(-1000, 1000),
+    "positive": st.floats(0.001, 1000),
+    "unit": st.floats(0, 1),
+    "density": st.floats(0.001, 1),
+    "bool": st.booleans(),
+    "color": colors,
+}
+
+
+@st.composite
+def animations(draw: st.DrawFn) -> ledsign.AnimationContent:
+    preset = draw(st.sampled_from(list(ledsign.PRESETS)))
+    settings = {
+        name: draw(SETTING_VALUES[spec.kind]) for name, spec in ledsign.PRESETS[preset].items()
+    }
+    if "border_size" in settings:
+        settings["border_size"] = min(settings["border_size"], settings["tile_size"])
+    palette = tuple(draw(st.lists(colors, min_size=1, max_size=6)))
+    return ledsign.AnimationContent(preset, palette, tuple(settings.items()))
+
+
+@st.composite
 def led_items(draw: st.DrawFn) -> LedItem:
     kind = draw(st.sampled_from(ledsign.CONTENT_TYPES))
     content: ledsign.Content
@@ -266,12 +308,17 @@ def led_items(draw: st.DrawFn) -> LedItem:
             draw(st.integers(-500, 500)),
             draw(st.integers(-500, 500)),
             draw(st.floats(0.01, 100)),
+            *draw(st.none().map(lambda _: (None, None)) | st.tuples(*[st.integers(1, 4096)] * 2)),
+            animation=draw(st.none() | keyframes()),
         )
+    elif kind == "Animation":
+        content = draw(animations())
     else:
         content = ClockContent(
             draw(st.sampled_from(["12h", "24h"])), draw(st.booleans()), draw(colors)
         )
     scrolls = isinstance(content, TextContent) and content.scroll
+    scrolls |= isinstance(content, ImageContent) and content.animation is not None
     if draw(st.booleans()):
         duration, repeat = draw(st.floats(0.1, 3600)), None
     else:
@@ -279,6 +326,7 @@ def led_items(draw: st.DrawFn) -> LedItem:
     palette = st.lists(colors, min_size=1, max_size=4).map(tuple)
     border = draw(
         st.none()
+        | st.just(NoBorder())
         | st.just(Rainbow())
         | st.builds(Pulse, palette)
         | st.builds(Sparkle, palette)
