@@ -422,3 +422,44 @@ async def test_new_content_survives_a_restart(
 
     items, image = await run_box(fill)
     assert await run_box(read) == (items, 200)
+
+
+async def test_an_editor_session_as_the_controllers_editor_runs_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """Display info, upload, preview with pings, save, then edit the item it read back: that
+    body carries our flat x/y too, stale after a move, and its transform must win."""
+    assert (await client.get("/api/display/info")).json() == {"width": 64, "height": 32}
+    upload = (await client.post("/api/images", files={"file": ("p.png", png(32, 16))})).json()
+    form = {
+        "duration": 10,
+        "border_effect": {"None": None},
+        "content": {
+            "type": "Image",
+            "data": {
+                "type": "Image",
+                "image_id": upload["image_id"],
+                "natural_width": upload["width"],
+                "natural_height": upload["height"],
+                "transform": {"x": 16, "y": 8, "scale": 1},
+                "animation": None,
+            },
+        },
+    }
+    started = await client.post("/api/preview", json={"item": form})
+    assert started.status_code == 200
+    session = {"session_id": started.json()["session_id"]}
+    assert (await client.post("/api/preview/session", json=session)).json() == {"is_owner": True}
+    assert (await client.post("/api/preview/ping", json=session)).is_success
+    assert (await client.put("/api/preview", json={"item": form, **session})).is_success
+    assert (await client.request("DELETE", "/api/preview", json=session)).is_success
+    created = (await client.post("/api/playlist/items", json=form)).json()
+
+    read = (await client.get(f"/api/playlist/items/{created['id']}")).json()
+    read["content"]["data"]["transform"] = {"x": 2, "y": 3, "scale": 0.5}
+    read.pop("repeat_count")
+    updated = await client.put(f"/api/playlist/items/{created['id']}", json=read)
+    assert updated.status_code == 200, updated.text
+    data = updated.json()["content"]["data"]
+    assert data["transform"] == {"x": 2, "y": 3, "scale": 0.5}
+    assert (data["x"], data["y"], data["scale"]) == (2, 3, 0.5)
