@@ -34,7 +34,7 @@ async def start_box(
 
 async def open_editor(page: Page, base: str) -> None:
     await page.navigate(base + "/sign")
-    await page.wait_for("document.body.dataset.ready === '1'")
+    await page.wait_for("document.body?.dataset.ready === '1'")
 
 
 async def set_value(page: Page, selector: str, value: Any) -> None:
@@ -307,6 +307,6 @@ async def test_a_sign_token_closes_the_editor_and_the_led_api_until_it_is_given(
             "document.querySelector('input[name=token]').value = 'sign-secret';"
             "document.querySelector('form').submit()"
         )
-        await page.wait_for("document.body.dataset.ready === '1'")
+        await page.wait_for("document.body?.dataset.ready === '1'")
         await add(page, "Clock")
         await save(page, 1)
