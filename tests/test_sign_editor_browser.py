@@ -310,3 +310,42 @@ async def test_a_sign_token_closes_the_editor_and_the_led_api_until_it_is_given(
         await page.wait_for("document.body?.dataset.ready === '1'")
         await add(page, "Clock")
         await save(page, 1)
+
+
+FITS = """(() => {
+  const small = [...document.querySelectorAll('button, input, select')]
+    .filter(e => e.offsetParent !== null && !['checkbox', 'radio'].includes(e.type))
+    .filter(e => e.getBoundingClientRect().height < 36)
+    .map(e => e.outerHTML.slice(0, 60));
+  return {wide: document.documentElement.scrollWidth, view: innerWidth, small};
+})()"""
+
+
+async def test_the_editor_fits_a_phone_with_finger_sized_controls(
+    make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    box = await start_box(make_config, nursery)
+    base = box.lan_urls[0]
+    long_text = {"duration": 5, "content": {"type": "Text", "data": {"text": "W" * 300}}}
+    async with httpx.AsyncClient(base_url=base) as api:
+        assert (await api.post("/api/playlist/items", json=long_text)).status_code == 201
+    async with chromium(tmp_path / "a") as page:
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=390,
+            height=844,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
+        await open_editor(page, base)
+        for kind in ("Text", "Image", "Clock", "Animation"):
+            await add(page, kind)
+            if kind == "Text":
+                await click(page, "#f-add-segment")
+            if kind == "Image":
+                await click(page, "#f-add-keyframe")
+            fits = await page.evaluate(FITS)
+            assert fits["wide"] <= fits["view"] == 390, kind
+            assert fits["small"] == [], kind
+            await click(page, "#cancel")
+            await page.wait_for("!document.body.dataset.editing")
