@@ -23,6 +23,8 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import-cycles
 	$(BIN)/python -m pytest
 
 # The long runs behind make test's short ones; each prints its figures (see README).
@@ -40,11 +42,13 @@ image: $(STAMP)
 # Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
 image-test: $(STAMP)
 	tools/system-deps image
-	$(BIN)/python -m pytest -m image -s tests/test_image.py
+	$(BIN)/python -m pytest -m image -s tests/system/test_image.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import-cycles
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

@@ -15,15 +15,15 @@ from pathlib import Path
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.config import CanvasConfig, PanelConfig
+from edgebox.core.config import CanvasConfig, PanelConfig
 from edgebox.drivers import adalight
 from edgebox.drivers.driver import PanelDriver
-from edgebox.drivers.panel import Panel
+from edgebox.drivers.framing import Panel
 from edgebox.drivers.serialport import SerialLink
 from edgebox.hub import Hub
-from edgebox.ledsign import LedItem, Rainbow, TextContent
-from edgebox.player import Player
-from edgebox.render import Renderer
+from edgebox.ledsign.model import LedItem, Rainbow, TextContent
+from edgebox.ledsign.player import Player
+from edgebox.ledsign.render import Renderer
 from edgebox.sim.panel import VirtualPanel
 
 TEXT = TextContent("Welcome to the hotel lobby - breakfast 7 to 10", True, (255, 200, 0), 40.0)

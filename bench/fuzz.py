@@ -1,6 +1,6 @@
 """Every LAN route fuzzed at length: `edgebox run` in its own process, schemathesis against its
 /openapi.json with every phase (examples, coverage, fuzzing, stateful) and every check, as
-tests/schemathesis.toml configures them. Prints cases run, failures by kind, 5xx answers,
+tests/local/schemathesis.toml configures them. Prints cases run, failures by kind, 5xx answers,
 errors the box logged, and the box's CPU time and RSS.
 
     .venv/bin/python bench/fuzz.py [--examples 100] [--seed 1] [--workers 1]
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "tests" / "schemathesis.toml"
+CONFIG = ROOT / "tests" / "local" / "schemathesis.toml"
 TOKEN = "fuzz-admin-token"
 VENUE = """venue = "fuzz"
 [cloud]

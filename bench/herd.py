@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import trio
 
-from edgebox.cache.catalog import Catalog
 from edgebox.cache.store import Store
+from edgebox.iptv.catalog import Catalog
 
 PLAYLIST = "#EXTM3U\n" + "".join(
     f'#EXTINF:-1 tvg-logo="http://logo.example/{i}.png" group-title="G{i % 5}",Channel {i}\n'

@@ -1,6 +1,6 @@
 """Power cuts at length: `edgebox run` killed with SIGKILL at random moments (seeded) while a
 client edits the LED playlist and imports IPTV channels, restarted and checked after every
-cut (tests/powercut.py says what is checked). Prints cuts, changes acknowledged, restart
+cut (tests/support/powercut.py says what is checked). Prints cuts, changes acknowledged, restart
 times and every problem found.
 
     .venv/bin/python bench/powercuts.py [--cuts 200] [--seed 1] [--channels 1500] [--cloud]
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.powercut
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support.powercut
 
-from tests.powercut import PowerCuts, report
-from tests.powercut_cloud import ChurningCloud
+from tests.support.powercut import PowerCuts, report
+from tests.support.powercut_cloud import ChurningCloud
 
 
 async def main(cuts: int, seed: int, channels: int, cloud: bool) -> int:

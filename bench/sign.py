@@ -24,9 +24,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgebox import ledsign  # noqa: E402
-from edgebox.render import Renderer  # noqa: E402
-from tests.browser import chromium  # noqa: E402
+from edgebox.ledsign import model as ledsign  # noqa: E402
+from edgebox.ledsign.render import Renderer  # noqa: E402
+from tests.support.browser import chromium  # noqa: E402
 
 PALETTE = [[255, 0, 0], [255, 160, 0], [0, 80, 255], [0, 200, 90]]
 VENUE = """venue = "bench"

@@ -30,9 +30,11 @@ import trio
 
 from edgebox.cache.media import MediaCache
 from edgebox.cache.store import Store
-from edgebox.config import CacheConfig
+from edgebox.core.config import CacheConfig
+from edgebox.core.values import MediaItem
 from edgebox.sim.cloud import SimCloud, serve
-from edgebox.upstream.protocol import MediaItem, parse_media_item
+from edgebox.upstream.media import http_fetch
+from edgebox.upstream.protocol import parse_media_item
 
 MB = 1_000_000
 
@@ -89,7 +91,9 @@ async def cache_pass(job: dict[str, Any], items: list[MediaItem]) -> int:
 
         async def one(item: MediaItem) -> None:
             nonlocal total
-            moved = await cache.ensure(http, job["origin"] + item.media_url, job["headers"], item)
+            moved = await cache.ensure(
+                http_fetch(http, job["origin"] + item.media_url, job["headers"]), item
+            )
             total += moved
 
         async with trio.open_nursery() as nursery:
@@ -226,7 +230,9 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
 
             async def one(item: MediaItem) -> None:
                 nonlocal moved
-                n = await cache.ensure(http, cloud.origin + item.media_url, headers, item)
+                n = await cache.ensure(
+                    http_fetch(http, cloud.origin + item.media_url, headers), item
+                )
                 moved += n
 
             began = time.perf_counter()
@@ -257,7 +263,7 @@ async def small_items_resync(cloud: SimCloud, token: str, workdir: Path, count: 
 
 
 async def sync_loop_resync(cloud: SimCloud, directory: Path, raws: list[dict[str, Any]]) -> None:
-    from edgebox import config
+    from edgebox.core import config
     from edgebox.hub import Hub
     from edgebox.upstream.client import CloudClient
     from edgebox.upstream.control import Outbox

@@ -24,13 +24,13 @@ import trio
 from PIL import Image, ImageDraw
 
 from edgebox.cache.store import Store
-from edgebox.config import CanvasConfig, PanelConfig
-from edgebox.decode import VideoReader, probe_video
+from edgebox.core.config import CanvasConfig, PanelConfig
+from edgebox.core.values import MediaItem, PlaybackConfig, Playlist, Timing
 from edgebox.drivers.driver import PanelDriver
-from edgebox.drivers.panel import Panel
+from edgebox.drivers.framing import Panel
 from edgebox.hub import Hub
-from edgebox.screenplayer import ScreenPlayer
-from edgebox.upstream.protocol import MediaItem, PlaybackConfig, Playlist, Timing
+from edgebox.screens.decode import VideoReader, probe_video
+from edgebox.screens.player import ScreenPlayer
 
 WIDTH, HEIGHT, FPS, SECONDS = 1920, 1080, 30, 10
 CANVAS = (128, 64)

@@ -1,3 +1,3 @@
-from edgebox.cli import main
+from edgebox.cli.main import main
 
 raise SystemExit(main())

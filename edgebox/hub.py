@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,78 +16,15 @@ import attrs
 import cattrs
 import trio
 
-from edgebox import ledsign
 from edgebox.cache.store import Store
-from edgebox.errors import ValidationError
-from edgebox.ledsign import ItemExists, LedImage, LedItem, PreviewLock, UnknownItem
+from edgebox.core.errors import ItemExists, UnknownItem, ValidationError
+from edgebox.core.values import SCREENS, TextOverlay, check_level
+from edgebox.ledsign import model as ledsign
+from edgebox.ledsign.model import LedImage, LedItem, PreviewLock
 
 log = logging.getLogger(__name__)
 
-SCREENS = ("front", "back", "right", "left")
 MAX_LED_ITEMS = 500
-
-_HEX_COLOR = set("0123456789abcdefABCDEF")
-
-
-def check_level(name: str, value: Any) -> int:
-    """A 0-100 level (brightness, volume); bools and floats with a fraction are refused."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(value, float) and not math.isfinite(value))
-        or value != int(value)
-    ):
-        raise ValidationError(f"must be an integer 0-100 (got {value!r})", name)
-    if not 0 <= value <= 100:
-        raise ValidationError(f"must be between 0 and 100 (got {value!r})", name)
-    return int(value)
-
-
-def check_color(name: str, value: str) -> str:
-    if not (
-        isinstance(value, str)
-        and len(value) == 7
-        and value[0] == "#"
-        and set(value[1:]) <= _HEX_COLOR
-    ):
-        raise ValidationError(f"must be a colour like '#RRGGBB' (got {value!r})", name)
-    return value
-
-
-@attrs.frozen
-class TextOverlay:
-    """Text drawn over whatever a canvas shows, as the cloud's `show_text_overlay` asks."""
-
-    text: str
-    position: str = "bottom"
-    animation: str = "scroll"
-    speed: float = 50.0
-    font_size: int | None = None
-    background_color: str | None = None
-    text_color: str | None = "#FFFFFF"
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.text, str) or not self.text.strip():
-            raise ValidationError("must be non-empty text", "text_overlay.text")
-        if len(self.text) > 1000:
-            raise ValidationError("must be at most 1000 characters", "text_overlay.text")
-        if self.position not in ("top", "bottom", "left", "right"):
-            raise ValidationError(
-                f"must be top, bottom, left or right (got {self.position!r})",
-                "text_overlay.position",
-            )
-        if self.animation not in ("scroll", "static"):
-            raise ValidationError(
-                f"must be scroll or static (got {self.animation!r})", "text_overlay.animation"
-            )
-        if not 0 <= self.speed <= 10_000:
-            raise ValidationError("must be between 0 and 10000", "text_overlay.speed")
-        if self.font_size is not None and not 4 <= self.font_size <= 512:
-            raise ValidationError("must be between 4 and 512", "text_overlay.font_size")
-        for name in ("background_color", "text_color"):
-            value = getattr(self, name)
-            if value is not None:
-                check_color(f"text_overlay.{name}", value)
 
 
 @attrs.frozen

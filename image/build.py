@@ -24,9 +24,10 @@ from pathlib import Path
 
 import attrs
 
-from edgebox import cli, config
-from edgebox.config import VenueConfig
-from edgebox.errors import EdgeboxError
+from edgebox.cli import main as cli
+from edgebox.core import config
+from edgebox.core.config import VenueConfig
+from edgebox.core.errors import EdgeboxError
 from image import rootfs, update
 
 PROJECT = rootfs.HERE.parent

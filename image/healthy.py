@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from edgebox import config
-from edgebox.errors import ConfigError
-from edgebox.statuscli import box_url
+from edgebox.cli.status_cmd import box_url
+from edgebox.core import config
+from edgebox.core.errors import ConfigError
 
 
 def wait_healthy(url: str, deadline: float, interval: float = 2.0) -> str | None:

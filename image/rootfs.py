@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from edgebox.config import VenueConfig
+from edgebox.core.config import VenueConfig
 from image import update
 
 HERE = Path(__file__).parent

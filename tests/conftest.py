@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import trio
 
-from edgebox import config, gateway
 from edgebox.cache.store import Store
+from edgebox.core import config
 from edgebox.hub import Hub
+from edgebox.runtime import wiring
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -62,12 +63,12 @@ async def hub(store: Store) -> Hub:
 @pytest.fixture
 async def box(
     make_config: Callable[..., config.VenueConfig], nursery: trio.Nursery
-) -> AsyncIterator[gateway.Box]:
+) -> AsyncIterator[wiring.Box]:
     """A running gateway, offline, with its LAN server on 127.0.0.1 and a free port."""
-    b = await gateway.open_box(make_config())
-    await nursery.start(gateway.run, b)
+    b = await wiring.open_box(make_config())
+    await nursery.start(wiring.run, b)
     yield b
     nursery.cancel_scope.cancel()
 
 
-pytest_plugins = ["tests.fakes.panel", "tests.fakes.cloud", "tests.parts"]
+pytest_plugins = ["tests.support.fakes.panel", "tests.support.fakes.cloud", "tests.support.parts"]

@@ -1,5 +1,8 @@
-"""Media files of the box: streamed to a `.part` with MD5 on the way, checked, fsynced and renamed
-into place; resumed with Range; named safely; evicted by budget and free space.
+"""Media files of the box on disk: streamed to a `.part` with MD5 on the way, checked, fsynced
+and renamed into place; named safely; evicted by budget and free space.
+
+The bytes come from a `Fetch` (the HTTP download with Range resume is `edgebox.upstream.media`):
+it sees only the item's `Part`, and this module sees no network.
 
 What is known about each verified file (size, mtime_ns, MD5) lives in the store, so a restart
 trusts files whose stat has not changed instead of hashing gigabytes again. Failures are never
@@ -17,21 +20,20 @@ import re
 import shutil
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
 import diskcache
-import httpx
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.config import CacheConfig
-from edgebox.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
-from edgebox.metrics import Metrics
-from edgebox.upstream.protocol import MediaItem
+from edgebox.core.config import CacheConfig
+from edgebox.core.errors import CacheError, ChecksumMismatch, StorageFull, UpstreamError
+from edgebox.core.metrics import Metrics
+from edgebox.core.values import MediaItem
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ PART_PREFIX = "media/part/"
 RECORD_PART_AFTER = 8 * CHUNK
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 def safe_name(media_id: int, media_name: str) -> str:
@@ -237,17 +238,15 @@ class MediaCache:
 
     async def ensure(
         self,
-        http: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
+        fetch: Fetch,
         item: MediaItem,
         *,
         progress: Callable[[int, int], None] | None = None,
         keep: Iterable[MediaItem] | None = None,
     ) -> int:
         """Make the verified file for `item` present; returns the bytes transferred (0 when it
-        already was). `headers` are sent as given (the caller decides whether a bearer goes to
-        `url`); `keep` names what may not be evicted to make room.
+        already was). `fetch` brings the missing bytes into the item's `Part` (the download,
+        `edgebox.upstream.media`); `keep` names what may not be evicted to make room.
 
         Raises StorageFull, ChecksumMismatch (the partial file is gone, the next call starts
         clean) or UpstreamError (a partial file stays and the next call resumes it).
@@ -267,9 +266,7 @@ class MediaCache:
                 if await self.verified(item) is not None:
                     return 0
                 async with self.limiter:
-                    return await self._download(
-                        http, url, headers, item, name, progress, keep_names
-                    )
+                    return await self._download(fetch, item, name, progress, keep_names)
 
     async def evict(self, keep: Iterable[MediaItem]) -> list[str]:
         """Remove stray `.part` files of items not in `keep`, then files not in `keep`, oldest
@@ -280,13 +277,11 @@ class MediaCache:
         """Remove every file, verified or partial, of an item not in `keep`."""
         return await self._sweep({safe_name(k.media_id, k.media_name) for k in keep}, 0, True)
 
-    # Downloading
+    # Filling a part
 
     async def _download(
         self,
-        http: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
+        fetch: Fetch,
         item: MediaItem,
         name: str,
         progress: Callable[[int, int], None] | None,
@@ -312,8 +307,9 @@ class MediaCache:
                 self._pending[name] = item.file_size - part.size
             resumed_from = part.size
             transferred = 0
+            view = Part(self, name, part, item, progress)
             while True:
-                got = await self._fetch(http, url, headers, item, name, part, progress)
+                got = await fetch(view)
                 transferred += got
                 if part.size < item.file_size:
                     raise self._failed(
@@ -378,92 +374,16 @@ class MediaCache:
         log.info("media %s verified (%d bytes, %d transferred)", name, st.st_size, transferred)
         return transferred
 
-    async def _fetch(
-        self,
-        http: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
-        item: MediaItem,
-        name: str,
-        part: _PartFile,
-        progress: Callable[[int, int], None] | None,
-    ) -> int:
-        """GET the missing bytes into `part`; a server that ignores or refuses the range gets one
-        more request for the whole file."""
-        if 0 < part.size == item.file_size:
-            if part.hexdigest() == item.checksum:
-                return 0
-            await self._restart(name, part)
-        transferred = 0
-        for _attempt in range(2):
-            start = part.size
-            request_headers = {"Accept-Encoding": "identity", **headers}
-            if start:
-                request_headers["Range"] = f"bytes={start}-"
-            try:
-                async with http.stream("GET", url, headers=request_headers) as response:
-                    status = response.status_code
-                    if start and (
-                        status == 416 or (status == 206 and _range_start(response) != start)
-                    ):
-                        await self._restart(name, part)
-                        continue
-                    if status >= 400:
-                        raise self._failed(
-                            "http", UpstreamError(f"{name}: the cloud answered HTTP {status}")
-                        )
-                    if status not in (200, 206):
-                        raise self._failed(
-                            "http",
-                            UpstreamError(f"{name}: unexpected HTTP {status} for a media file"),
-                        )
-                    if status == 200 and start:
-                        await self._restart(name, part)
-                    announced = _announced_size(response)
-                    if announced is not None and announced != item.file_size:
-                        await self._discard(name, part)
-                        raise self._failed(
-                            "size",
-                            ChecksumMismatch(
-                                f"{name}: the cloud serves {announced} bytes, the playlist "
-                                f"announced {item.file_size}"
-                            ),
-                        )
-                    got, failure = await self._receive(
-                        response, name, part, item.file_size, progress
-                    )
-                    transferred += got
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise self._failed("network", UpstreamError(f"{name}: {_describe(exc)}")) from exc
-            if isinstance(failure, _Overflow):
-                await self._discard(name, part)
-                raise self._failed(
-                    "size",
-                    ChecksumMismatch(
-                        f"{name}: the cloud sent more than the announced {item.file_size} bytes"
-                    ),
-                )
-            if isinstance(failure, OSError):
-                raise self._failed("disk", _disk_error(name, failure)) from failure
-            if failure is not None:
-                raise self._failed(
-                    "network",
-                    UpstreamError(f"{name}: {_describe(failure)}; kept {part.size} bytes"),
-                ) from failure
-            return transferred
-        raise self._failed(
-            "http", UpstreamError(f"{name}: the cloud refused every range, even from byte 0")
-        )
-
     async def _receive(
         self,
-        response: httpx.Response,
+        chunks: AsyncIterator[bytes],
+        transport_errors: tuple[type[Exception], ...],
         name: str,
         part: _PartFile,
         total: int,
         progress: Callable[[int, int], None] | None,
     ) -> tuple[int, BaseException | None]:
-        """Stream the body into `part`: one worker thread writes and hashes a block while the
+        """Stream `chunks` into `part`: one worker thread writes and hashes a block while the
         next one arrives, so at most three blocks are held whatever the file's size.
 
         Everything that arrived before a transport error is written, so a resume loses nothing.
@@ -498,19 +418,19 @@ class MediaCache:
                 blocks: list[bytes] = []
                 held = 0
                 try:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in chunks:
                         received += len(chunk)
                         if received > room:
-                            failure = _Overflow()
+                            failure = Overflow()
                             break
                         blocks.append(chunk)
                         held += len(chunk)
                         if held >= CHUNK:
                             await send.send(b"".join(blocks))
                             blocks, held = [], 0
-                except httpx.HTTPError as exc:
+                except transport_errors as exc:
                     failure = exc
-                if blocks and not isinstance(failure, _Overflow):
+                if blocks and not isinstance(failure, Overflow):
                     await send.send(b"".join(blocks))
         return min(received, room), failure
 
@@ -632,8 +552,53 @@ class MediaCache:
             self.metrics.cache_bytes.set(self.used_bytes())
 
 
-class _Overflow(Exception):
+class Overflow(Exception):
     """The body is longer than the announced file size."""
+
+
+@attrs.define
+class Part:
+    """One item's `.part` file as a download sees it: the bytes it holds, a way to stream more
+    in, to start over from byte 0 or to drop it, and the cache's accounting of failures."""
+
+    cache: MediaCache
+    name: str
+    file: _PartFile
+    item: MediaItem
+    progress: Callable[[int, int], None] | None
+
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    def hexdigest(self) -> str:
+        return self.file.hexdigest()
+
+    async def restart(self) -> None:
+        await self.cache._restart(self.name, self.file)
+
+    async def discard(self) -> None:
+        await self.cache._discard(self.name, self.file)
+
+    async def receive(
+        self, chunks: AsyncIterator[bytes], transport_errors: tuple[type[Exception], ...]
+    ) -> tuple[int, BaseException | None]:
+        """Append `chunks`; returns the bytes taken and what stopped them early: one of
+        `transport_errors`, an OSError of the disk, or Overflow past the item's size."""
+        return await self.cache._receive(
+            chunks, transport_errors, self.name, self.file, self.item.file_size, self.progress
+        )
+
+    def failed(self, reason: str, error: Exception) -> Exception:
+        """`error`, counted under `reason` in the download failure metrics."""
+        return self.cache._failed(reason, error)
+
+    def disk_failed(self, error: OSError) -> Exception:
+        return self.cache._failed("disk", _disk_error(self.name, error))
+
+
+# Brings the missing bytes of an item into its Part; returns how many it transferred.
+Fetch = Callable[[Part], Awaitable[int]]
 
 
 class _PartFile:
@@ -793,28 +758,6 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _range_start(response: httpx.Response) -> int | None:
-    match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
-    return int(match.group(1)) if match else None
-
-
-def _announced_size(response: httpx.Response) -> int | None:
-    """The whole file's size as the response states it, when it states it plainly."""
-    if response.headers.get("content-encoding", "identity").lower() != "identity":
-        return None
-    if response.status_code == 206:
-        match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
-        if match and match.group(3) != "*":
-            return int(match.group(3))
-        return None
-    length = response.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _disk_error(name: str, exc: OSError) -> CacheError:

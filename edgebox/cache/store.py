@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import diskcache
 import trio
 
-from edgebox.errors import CacheError, StorageFull
+from edgebox.core.errors import CacheError, StorageFull
 
 T = TypeVar("T")
 

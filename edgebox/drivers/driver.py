@@ -7,10 +7,10 @@ import logging
 import trio
 from PIL import Image
 
-from edgebox.config import PanelConfig
-from edgebox.drivers.panel import Panel
+from edgebox.core.config import PanelConfig
+from edgebox.core.errors import PanelError
+from edgebox.drivers.framing import Panel
 from edgebox.drivers.serialport import LinkStats, SerialLink
-from edgebox.errors import PanelError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import attrs
 import serial
 import trio
 
-from edgebox.errors import PanelError
+from edgebox.core.errors import PanelError
 
 log = logging.getLogger(__name__)
 

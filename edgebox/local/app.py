@@ -9,16 +9,16 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from edgebox.errors import ValidationError
-from edgebox.local import sign, status
-from edgebox.local.admin import iptv_admin_api
+from edgebox.core.errors import ValidationError
+from edgebox.local import sign_api, status_api
 from edgebox.local.events import events_api
 from edgebox.local.http import BodyTooLarge, json_error
-from edgebox.local.iptv import client_api
-from edgebox.local.led import led_api
+from edgebox.local.iptv_admin_api import iptv_admin_api
+from edgebox.local.iptv_api import client_api
+from edgebox.local.led_api import led_api
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
+    from edgebox.local.context import Lan
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_TIMEOUT = 30.0
 
 
-def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
+def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     """`body_timeout`: seconds a client has to send a whole request body (then 408)."""
     app = QuartTrio("edgebox", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -69,15 +69,14 @@ def create_app(box: Box, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     @app.after_request
     async def count(response: Response) -> Response:
         api = request.blueprint or "none"
-        box.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
+        lan.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
         return response
 
-    app.register_blueprint(led_api(box))
-    app.register_blueprint(events_api(box))
-    app.register_blueprint(client_api(box))
-    app.register_blueprint(iptv_admin_api(box))
-    box.status_sources["iptv"] = box.iptv.summary
+    app.register_blueprint(led_api(lan))
+    app.register_blueprint(events_api(lan))
+    app.register_blueprint(client_api(lan))
+    app.register_blueprint(iptv_admin_api(lan))
 
-    app.register_blueprint(status.blueprint(box))
-    app.register_blueprint(sign.blueprint(box))
+    app.register_blueprint(status_api.blueprint(lan))
+    app.register_blueprint(sign_api.blueprint(lan))
     return app

@@ -8,21 +8,21 @@ shuts down, cancellation ends every stream without waiting for hypercorn's grace
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, current_app
+from quart import Blueprint, Response
 
-from edgebox import ledsign
+from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
+from edgebox.local import sse
 from edgebox.local.openapi import documented
 from edgebox.local.signauth import refuse_without_sign_token
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box
     from edgebox.hub import Change, Hub
+    from edgebox.local.context import Lan
 
 KEEP_ALIVE = 15.0
 KEEP_ALIVE_COMMENT = b": keep-alive\n\n"
@@ -44,11 +44,7 @@ PLAYLIST = {
 }
 
 
-def sse_event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-
-
-async def event_stream(
+def event_stream(
     hub: Hub,
     topic: str,
     current: Callable[[], dict[str, Any]],
@@ -58,21 +54,29 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """Current state, then changes of `topic`; with `repeat=False` an unchanged payload is
     not sent again."""
-    with hub.subscribe({topic}) as sub:
+    last: dict[str, Any] = {}
+
+    def first() -> bytes:
+        nonlocal last
         last = current()
-        yield sse_event(last)
-        while True:
-            # Never yield inside the cancel scope: the consumer's send would run under it.
-            got: Change | None = None
-            with trio.move_on_after(KEEP_ALIVE):
-                got = await sub.get()
-            if got is None:
-                yield KEEP_ALIVE_COMMENT
-                continue
-            payload = change(got)
-            if repeat or payload != last:
-                last = payload
-                yield sse_event(payload)
+        return sse.encode(last)
+
+    async def changed(got: Change) -> bytes | None:
+        nonlocal last
+        payload = change(got)
+        if not repeat and payload == last:
+            return None
+        last = payload
+        return sse.encode(payload)
+
+    return sse.feed(
+        hub,
+        {topic},
+        first=first,
+        change=changed,
+        tick=lambda: KEEP_ALIVE_COMMENT,
+        period=KEEP_ALIVE,
+    )
 
 
 def _editor(lock: ledsign.PreviewLock | None) -> dict[str, Any]:
@@ -84,19 +88,10 @@ def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]
     return {"items": [ledsign.item_to_json(i) for i in items], "action": action}
 
 
-def events_api(box: Box) -> Blueprint:
+def events_api(lan: Lan) -> Blueprint:
     bp = Blueprint("events", __name__)
-    hub = box.hub
-    bp.before_request(refuse_without_sign_token(box.config.lan.sign_token.reveal()))
-
-    def respond(stream: AsyncIterator[bytes]) -> Response:
-        response: Response = current_app.response_class(
-            stream,
-            mimetype="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        response.timeout = None
-        return response
+    hub = lan.hub
+    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
 
     @bp.get("/api/events/brightness")
     @documented(
@@ -105,7 +100,7 @@ def events_api(box: Box) -> Blueprint:
         content_type="text/event-stream",
     )
     async def brightness() -> Response:
-        return respond(
+        return sse.respond(
             event_stream(
                 hub,
                 "brightness",
@@ -125,7 +120,7 @@ def events_api(box: Box) -> Blueprint:
             lock = hub.preview
             return _editor(lock if lock.live(trio.current_time()) else None)
 
-        return respond(
+        return sse.respond(
             event_stream(hub, "preview", current, lambda c: _editor(c.value), repeat=False)
         )
 
@@ -137,7 +132,7 @@ def events_api(box: Box) -> Blueprint:
     )
     async def playlist() -> Response:
         # The first event carries the whole playlist as an "Update": every action does.
-        return respond(
+        return sse.respond(
             event_stream(
                 hub,
                 "led_playlist",

@@ -10,8 +10,8 @@ import trio
 from quart import Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
-from edgebox.errors import ValidationError
-from edgebox.jsontext import depth
+from edgebox.core.errors import ValidationError
+from edgebox.core.jsontext import depth
 
 MAX_JSON_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32

@@ -3,14 +3,14 @@
 The LED JSON shape (a `content_type`/`type` tag beside `data`, border effects as one-key
 objects) differs from the classes in `ledsign`, so the schemas are written here, next to the
 parser's limits they repeat: `ledsign.parse_item` stays the one validator, and
-`tests/test_openapi.py` checks that every item it writes matches these schemas.
+`tests/local/test_openapi.py` checks that every item it writes matches these schemas.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edgebox import ledsign
+from edgebox.ledsign import model as ledsign
 
 Schema = dict[str, Any]
 

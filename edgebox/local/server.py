@@ -13,7 +13,8 @@ from hypercorn.trio import serve
 from edgebox.local.app import create_app
 
 if TYPE_CHECKING:
-    from edgebox.gateway import Box, Service
+    from edgebox.core.service import Service
+    from edgebox.local.context import Lan
 
 
 @attrs.frozen
@@ -56,14 +57,14 @@ def finish_sends_shielded(app: Any) -> Any:
     return asgi
 
 
-def serve_lan(box: Box, timeouts: ClientTimeouts = ClientTimeouts()) -> Service:
+def serve_lan(lan: Lan, timeouts: ClientTimeouts = ClientTimeouts()) -> Service:
     """A service that serves the LAN app and reports the bound URLs (port 0 picks one)."""
 
     async def run(*, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-        app = create_app(box, body_timeout=timeouts.body)
+        app = create_app(lan, body_timeout=timeouts.body)
         cfg = HypercornConfig()
-        host = box.config.lan.host
-        port = box.config.lan.port
+        host = lan.config.host
+        port = lan.config.port
         cfg.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
         cfg.accesslog = None
         cfg.errorlog = logging.getLogger("edgebox.lan.server")

@@ -18,7 +18,7 @@ import trio
 from PIL import Image
 
 from edgebox.drivers import adalight, tpm2
-from edgebox.drivers.adalight import BadFrame
+from edgebox.drivers.stream import BadFrame
 
 DECODERS = {"adalight": adalight.Decoder, "tpm2": tpm2.Decoder}
 

@@ -16,11 +16,12 @@ import httpx
 import trio
 
 from edgebox.cache.store import Store
-from edgebox.config import CloudConfig
-from edgebox.errors import AuthError, ProtocolError, UpstreamError
-from edgebox.jsontext import depth
+from edgebox.core.config import CloudConfig
+from edgebox.core.errors import AuthError, ProtocolError, UpstreamError
+from edgebox.core.jsontext import depth
+from edgebox.core.values import DeviceScreens
 from edgebox.upstream import protocol
-from edgebox.upstream.protocol import DeviceFacts, DeviceScreens, Tokens
+from edgebox.upstream.protocol import DeviceFacts, Tokens
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.errors import EdgeboxError, ProtocolError, UpstreamError
-from edgebox.metrics import Metrics
-from edgebox.repeats import Repeats
+from edgebox.core.backoff import Backoff
+from edgebox.core.errors import EdgeboxError, ProtocolError, UpstreamError
+from edgebox.core.metrics import Metrics
+from edgebox.core.repeats import Repeats
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient, origin
 

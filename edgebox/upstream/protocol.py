@@ -14,9 +14,21 @@ from typing import Any
 
 import attrs
 
-from edgebox.errors import ProtocolError, ValidationError
-from edgebox.hub import SCREENS, TextOverlay, check_level
-from edgebox.jsontext import depth
+from edgebox.core.errors import ProtocolError, ValidationError
+from edgebox.core.jsontext import depth
+from edgebox.core.values import (
+    SCREENS,
+    DeviceScreens,
+    Effects,
+    Layout,
+    MediaItem,
+    PlaybackConfig,
+    Playlist,
+    Screen,
+    TextOverlay,
+    Timing,
+    check_level,
+)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
@@ -101,105 +113,6 @@ def human_bytes(n: int) -> str:
 
 
 # Playlists
-
-
-@attrs.frozen
-class Layout:
-    x: int = 0
-    y: int = 0
-    width: int = 0
-    height: int = 0
-    z_index: int = 0
-
-
-@attrs.frozen
-class Timing:
-    start_time: float = 0
-    duration: float = 10
-    loop: bool = False
-
-
-@attrs.frozen
-class Effects:
-    fade_in: bool = False
-    fade_out: bool = False
-    transition: str = "none"
-
-
-@attrs.frozen
-class MediaItem:
-    media_id: int
-    order: int
-    media_name: str
-    media_type: str
-    mimetype: str
-    media_url: str
-    file_size: int
-    checksum: str
-    layout: Layout = Layout()
-    timing: Timing = Timing()
-    effects: Effects = Effects()
-    n_time_play: int = 1
-
-
-@attrs.frozen
-class PlaybackConfig:
-    repeat: bool = True
-    repeat_count: int = -1
-    background_color: str = "#000000"
-
-
-@attrs.frozen
-class Playlist:
-    """One playlist, its items in play order; `rejected` names items that failed validation."""
-
-    id: int
-    name: str
-    width: int
-    height: int
-    duration: float
-    media_items: tuple[MediaItem, ...]
-    playback_config: PlaybackConfig = PlaybackConfig()
-    rejected: tuple[str, ...] = ()
-
-    @property
-    def media_ids(self) -> list[int]:
-        return [m.media_id for m in self.media_items]
-
-    @property
-    def total_items(self) -> int:
-        return len(self.media_items) + len(self.rejected)
-
-
-@attrs.frozen
-class Screen:
-    name: str  # front | back | right | left
-    screen_id: int
-    screen_name: str
-    resolution: str
-    current_playlist: int | None
-    playlists: tuple[Playlist, ...]
-
-    def playlist(self, playlist_id: int | None) -> Playlist | None:
-        return next((p for p in self.playlists if p.id == playlist_id), None)
-
-
-@attrs.frozen
-class DeviceScreens:
-    sn_number: str
-    screens: dict[str, Screen]
-
-    def playlists(self) -> list[tuple[str, Playlist]]:
-        """Every playlist once, with the first screen that holds it."""
-        seen: dict[int, tuple[str, Playlist]] = {}
-        for name in SCREENS:
-            screen = self.screens.get(name)
-            for p in screen.playlists if screen else ():
-                seen.setdefault(p.id, (name, p))
-        return list(seen.values())
-
-    def find(self, playlist_id: int) -> tuple[str, Playlist] | None:
-        return next(((s, p) for s, p in self.playlists() if p.id == playlist_id), None)
 
 
 def parse_screens(data: Any) -> DeviceScreens:

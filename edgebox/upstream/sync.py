@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from edgebox.backoff import Backoff
 from edgebox.cache.store import Store
-from edgebox.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
-from edgebox.hub import SCREENS, Hub
-from edgebox.metrics import Metrics
-from edgebox.repeats import Repeats
+from edgebox.core.backoff import Backoff
+from edgebox.core.errors import CacheError, EdgeboxError, ProtocolError, UpstreamError
+from edgebox.core.metrics import Metrics
+from edgebox.core.repeats import Repeats
+from edgebox.core.values import SCREENS, DeviceScreens, MediaItem, Playlist
+from edgebox.hub import Hub
 from edgebox.upstream import protocol
 from edgebox.upstream.client import CloudClient
 from edgebox.upstream.commands import PlaylistAction
 from edgebox.upstream.control import Outbox
-from edgebox.upstream.protocol import DeviceScreens, MediaItem, Playlist
+from edgebox.upstream.media import http_fetch
 
 if TYPE_CHECKING:
     from edgebox.cache.media import MediaCache
@@ -76,7 +77,6 @@ class Sync:
         outbox: Outbox,
         *,
         register: Callable[[], Any] | None = None,
-        on_screens: Callable[[DeviceScreens], None] | None = None,
         interval: float = 300.0,
         metrics: Metrics | None = None,
         backoff: Backoff | None = None,
@@ -87,10 +87,10 @@ class Sync:
         self.hub = hub
         self.outbox = outbox
         self._register = register
-        self._on_screens = on_screens
         self.interval = interval
         self.metrics = metrics
         self.backoff = backoff or Backoff(initial=2.0, cap=min(60.0, interval), jitter=0.3)
+        # The one playlist snapshot of the box: the screens play from it, the hub holds only ids.
         self.screens: DeviceScreens | None = None
         self.playlists: dict[int, PlaylistState] = {}
         self.registered = False
@@ -268,8 +268,6 @@ class Sync:
 
     def _use(self, screens: DeviceScreens) -> None:
         self.screens = screens
-        if self._on_screens is not None:
-            self._on_screens(screens)
 
     async def _check(self, playlist: Playlist) -> PlaylistState:
         """The state of a playlist from the cache alone, without the network."""
@@ -357,7 +355,10 @@ class Sync:
 
         try:
             await self.media.ensure(
-                self.client.http, url, headers, item, progress=progress, keep=self._referenced()
+                http_fetch(self.client.http, url, headers),
+                item,
+                progress=progress,
+                keep=self._referenced(),
             )
         except EdgeboxError as exc:
             state.bytes_done -= seen

@@ -1,0 +1,1 @@
+"""The `edgebox` command and its subcommands: run, demo, status, sync, iptv."""

@@ -1,0 +1,1 @@
+"""The floor every other layer stands on: errors, values, config, backoff, metrics, JSON limits."""

@@ -1,0 +1,1 @@
+"""IPTV for the venue's TVs: devices, channels and news, the durable catalog, request limits."""

@@ -1,0 +1,67 @@
+"""Server-Sent Events: one encoder, one response, and one loop over a hub subscription.
+
+The loop sends a first event, then what each change turns into, and a tick when `period`
+passes: after `period` of silence (a keep-alive), or on a fixed beat (the status feed). The hub
+subscription lives exactly as long as the response body: a client that goes away cancels the
+body, and its subscription is dropped at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+from quart import Response, current_app
+
+if TYPE_CHECKING:
+    from edgebox.hub import Change, Hub
+
+
+def encode(data: Any, event: str | None = None) -> bytes:
+    """One event: `data` as compact JSON, under `event` when given."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def respond(stream: AsyncIterator[bytes]) -> Response:
+    response: Response = current_app.response_class(
+        stream,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+    response.timeout = None
+    return response
+
+
+async def feed(
+    hub: Hub,
+    topics: set[str],
+    *,
+    first: Callable[[], bytes],
+    change: Callable[[Change], Awaitable[bytes | None]],
+    tick: Callable[[], bytes],
+    period: float,
+    beat: bool = False,
+    maxlen: int = 64,
+) -> AsyncIterator[bytes]:
+    """`first()`, then `change(c)` for each change of `topics` (None sends nothing), and
+    `tick()` after `period` without a change; with `beat=True`, every `period` regardless."""
+    with hub.subscribe(topics, maxlen=maxlen) as sub:
+        yield first()
+        due = trio.current_time() + period
+        while True:
+            # Never yield inside the cancel scope: the consumer's send would run under it.
+            got: Change | None = None
+            with trio.move_on_at(due):
+                got = await sub.get()
+            if got is None:
+                yield tick()
+                due = trio.current_time() + period
+                continue
+            if not beat:
+                due = trio.current_time() + period
+            sent = await change(got)
+            if sent is not None:
+                yield sent

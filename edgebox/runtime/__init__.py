@@ -1,0 +1,1 @@
+"""The one place that builds the box: its parts, the supervisor, the wiring of services, systemd."""

@@ -1,0 +1,1 @@
+"""Cloud playlists on a screen canvas: timelines, decoding, the screen player and screenshots."""

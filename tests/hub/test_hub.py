@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+import trio
+
+from edgebox.cache.store import Store
+from edgebox.core.errors import ValidationError
+from edgebox.core.values import TextOverlay
+from edgebox.hub import Hub
+
+
+async def test_changes_are_persisted_and_survive_a_reload(store: Store, hub: Hub) -> None:
+    await hub.set_brightness(40)
+    await hub.set_volume(70)
+    await hub.show_overlay(TextOverlay(text="Welcome", position="top"))
+    await hub.set_playlist("front", 101, [1, 2, 3])
+    await hub.next()
+    reloaded = await Hub.load(store)
+    assert reloaded.brightness == 40
+    assert reloaded.volume == 70
+    assert reloaded.overlay == TextOverlay(text="Welcome", position="top")
+    assert reloaded.playback["front"].playlist_id == 101
+    assert reloaded.playback["front"].index == 1
+
+
+async def test_subscribers_see_changes_in_order(hub: Hub) -> None:
+    with hub.subscribe({"brightness"}) as sub:
+        for level in (10, 20, 30):
+            await hub.set_brightness(level)
+        await hub.set_volume(5)
+        seen = [(await sub.get()).value for _ in range(3)]
+    assert seen == [10, 20, 30]
+    assert hub.subscriber_count == 0
+
+
+async def test_slow_subscriber_never_blocks_the_writer(hub: Hub) -> None:
+    with hub.subscribe(maxlen=4) as slow, hub.subscribe() as fast:
+        with trio.fail_after(5):
+            for level in range(50):
+                await hub.set_brightness(level)
+        assert slow.dropped == 46
+        assert [(await slow.get()).value for _ in range(4)] == [46, 47, 48, 49]
+        assert fast.dropped == 0
+        assert [(await fast.get()).value for _ in range(50)] == list(range(50))
+
+
+@pytest.mark.parametrize("bad", [-1, 101, 50.5, "50", True, None])
+async def test_invalid_levels_change_nothing(hub: Hub, store: Store, bad: object) -> None:
+    with hub.subscribe() as sub:
+        with pytest.raises(ValidationError, match="brightness"):
+            await hub.set_brightness(bad)
+        with pytest.raises(ValidationError, match="volume"):
+            await hub.set_volume(bad)
+        assert hub.brightness == 100
+        assert hub.volume == 50
+        assert await store.get("hub/brightness") is None
+        with trio.move_on_after(0.01):
+            await sub.get()
+            pytest.fail("an invalid change was published")
+
+
+async def test_next_previous_and_play_media_walk_the_playlist(hub: Hub) -> None:
+    await hub.set_playlist("front", 7, [11, 12, 13])
+    await hub.previous()
+    assert hub.playback["front"].index == 2
+    await hub.next()
+    assert hub.playback["front"].index == 0
+    assert await hub.play_media(media_id=13)
+    assert hub.playback["front"].index == 2
+    assert await hub.play_media(media_index=1)
+    assert hub.playback["front"].index == 1
+    assert not await hub.play_media(media_id=999)
+    assert hub.playback["front"].index == 1
+    await hub.pause()
+    assert not hub.playback["front"].playing
+    await hub.play()
+    assert hub.playback["front"].playing
+
+
+async def test_refreshed_playlist_keeps_the_current_media(hub: Hub) -> None:
+    await hub.set_playlist("back", 8, [1, 2, 3])
+    await hub.play_media(media_id=2)
+    await hub.refresh_playlist("back", [5, 2, 1])
+    assert hub.playback["back"].index == 1
+    await hub.refresh_playlist("back", [9])
+    assert hub.playback["back"].index == 0
+
+
+def test_overlay_rejects_bad_values() -> None:
+    with pytest.raises(ValidationError, match=r"text_overlay\.position"):
+        TextOverlay(text="x", position="middle")
+    with pytest.raises(ValidationError, match=r"text_overlay\.text_color"):
+        TextOverlay(text="x", text_color="white")
+    with pytest.raises(ValidationError, match=r"text_overlay\.text"):
+        TextOverlay(text="  ")
+
+
+async def test_pause_and_play_keep_the_generation_and_the_player_moves_the_index(hub: Hub) -> None:
+    await hub.set_playlist("front", 7, [11, 12, 13])
+    generation = hub.playback["front"].generation
+    await hub.pause()
+    await hub.play()
+    assert hub.playback["front"].generation == generation
+    await hub.playing_at("front", generation, 2)
+    assert hub.playback["front"].index == 2
+    assert hub.playback["front"].generation == generation
+    await hub.next()  # counts from where the player is
+    assert hub.playback["front"].index == 0
+    await hub.playing_at("front", generation, 1)  # from before the command: ignored
+    assert hub.playback["front"].index == 0
+    await hub.playing_at("front", hub.playback["front"].generation, 9)  # no such index
+    assert hub.playback["front"].index == 0

@@ -1,0 +1,1 @@
+"""Tests of edgebox/sim/: the simulated cloud keeps to the documents."""
