@@ -604,6 +604,7 @@ function changed() {
 
 async function sendPreview() {
   if (!state.session) return;
+  if (state.kind === "Image" && !state.image) return; // nothing to show before the upload
   try {
     await api("PUT", "/api/preview", { item: draftItem(), session_id: state.session });
     showError(null);
