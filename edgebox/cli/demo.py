@@ -102,6 +102,7 @@ def _print_urls(box: wiring.Box) -> None:
         "\nedgebox demo is running. Open:\n"
         f"  {base}/                        status page (admin token: {ADMIN_TOKEN})\n"
         f"  {base}/docs                    API docs (OpenAPI at /openapi.json)\n"
+        f"  {base}/sign                    the sign editor (open to the LAN)\n"
         f"  {base}/api/playlist/items      LED sign playlist (GET, POST)\n"
         f"  {base}/api/settings/brightness LED sign brightness (GET, PUT 0-100)\n"
         f"  {base}/api/preview/status      LED sign preview lock\n"

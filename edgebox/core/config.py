@@ -113,6 +113,8 @@ class LanConfig:
     host: str = "0.0.0.0"
     port: int = attrs.field(default=8080, validator=_check(between(0, 65_535)))
     admin_token: Secret = Secret("")
+    # Empty: the LED API and the /sign editor are open to the LAN, as sign controllers are.
+    sign_token: Secret = Secret("")
 
 
 _SOURCE = re.compile(r"^(led|cloud:(front|back|right|left))$")

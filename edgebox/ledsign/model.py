@@ -6,9 +6,13 @@ Pure: no I/O and no clock. The LED API parses with `parse_item`, the hub keeps `
 Timing rules of an item (exactly one of `duration` and `repeat_count`):
 - `duration`: seconds the item stays on the sign, scrolling or not.
 - `repeat_count` on scrolling text: how many times the text scrolls fully across; 0 = forever.
-- `repeat_count` on content that does not scroll only accepts 0 (stay until the playlist
-  changes): there is no pass to count, so any other count is refused with a 400 that says to
-  give a `duration` instead.
+- `repeat_count` on an image with keyframes: how many times its keyframes play; 0 = forever.
+- `repeat_count` on other content only accepts 0 (stay until the playlist changes): there is
+  no pass to count, so any other count is refused with a 400 that says to give a `duration`.
+
+The content tag is read from `content.content_type` (the document), `content.type` or
+`content.data.type` (the controller's own editor, whose serde tags both levels), and written
+to all three, so clients of either shape read every answer.
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ MAX_REPEATS = 1_000_000
 MAX_SPEED = 10_000.0
 MAX_OFFSET = 100_000
 MIN_SCALE, MAX_SCALE = 0.01, 100.0
-CONTENT_TYPES = ("Text", "Image", "Clock")
+MAX_KEYFRAMES = 64
+MAX_KEYFRAME_MS = 24 * 3600 * 1000
+MAX_NATURAL = 1 << 20
+CONTENT_TYPES = ("Text", "Image", "Clock", "Animation")
 BORDER_EFFECTS = ("None", "Rainbow", "Pulse", "Sparkle", "Gradient")
 ACTIONS = ("Add", "Update", "Delete", "Reorder")
 
@@ -77,13 +84,40 @@ class TextContent:
 
 
 @attrs.frozen
+class Keyframe:
+    """Where the image is `timestamp_ms` into one play of its keyframes."""
+
+    timestamp_ms: int
+    x: int
+    y: int
+    scale: float = 1.0
+
+
+@attrs.frozen
+class ImageAnimation:
+    """Keyframes played in a loop, interpolated linearly; `iterations` None = loop forever,
+    else the image stays on the last keyframe after that many plays."""
+
+    keyframes: tuple[Keyframe, ...]
+    iterations: int | None = None
+
+    @property
+    def cycle_ms(self) -> int:
+        return max(1, self.keyframes[-1].timestamp_ms)
+
+
+@attrs.frozen
 class ImageContent:
-    """An uploaded image (`POST /api/images`) drawn with its top-left at (x, y), scaled."""
+    """An uploaded image (`POST /api/images`) drawn with its top-left at (x, y), scaled,
+    or moved along its keyframes. `natural_*` are the upload's own size, when known."""
 
     image_id: str
     x: int = 0
     y: int = 0
     scale: float = 1.0
+    natural_width: int | None = None
+    natural_height: int | None = None
+    animation: ImageAnimation | None = None
 
 
 @attrs.frozen
@@ -93,7 +127,58 @@ class ClockContent:
     color: Color = WHITE
 
 
-Content = TextContent | ImageContent | ClockContent
+@attrs.frozen
+class AnimationContent:
+    """A full-canvas animation preset: its palette and its settings (every one of the preset's
+    settings, defaults filled in), drawn by `edgebox.animations`."""
+
+    preset: str
+    colors: tuple[Color, ...]
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    def __getitem__(self, name: str) -> Any:
+        return dict(self.settings)[name]
+
+
+Content = TextContent | ImageContent | ClockContent | AnimationContent
+
+
+@attrs.frozen
+class Setting:
+    """One setting of an animation preset: its kind (how it is validated) and default."""
+
+    kind: str  # ms | count | size | border | finite | positive | unit | density | bool | color
+    default: Any
+
+
+PRESETS: dict[str, dict[str, Setting]] = {
+    "Pulse": {"cycle_ms": Setting("ms", 2000)},
+    "PaletteWave": {"cycle_ms": Setting("ms", 2000), "wave_count": Setting("count", 3)},
+    "DualPulse": {"cycle_ms": Setting("ms", 2000), "phase_offset": Setting("finite", 0.5)},
+    "ColorFade": {"drift_speed": Setting("positive", 0.25)},
+    "Strobe": {
+        "flash_ms": Setting("ms", 180),
+        "fade_ms": Setting("ms", 220),
+        "randomize": Setting("bool", False),
+        "randomization_factor": Setting("unit", 0.35),
+    },
+    "Sparkle": {"density": Setting("density", 0.12), "twinkle_ms": Setting("ms", 600)},
+    "MosaicTwinkle": {
+        "tile_size": Setting("count", 1),
+        "flow_speed": Setting("positive", 0.35),
+        "border_size": Setting("border", 0),
+        "border_color": Setting("color", (50, 0, 0)),
+    },
+    "Plasma": {"flow_speed": Setting("positive", 1.85), "noise_scale": Setting("positive", 1.75)},
+}
+MAX_ANIMATION_MS = 3_600_000
+MAX_ANIMATION_SPEED = 1000.0
+MAX_PHASE = 1_000_000.0
+
+
+@attrs.frozen
+class NoBorder:
+    """`{"None": null}` as sent: no border, written back in the shape it came in."""
 
 
 @attrs.frozen
@@ -116,7 +201,7 @@ class Gradient:
     colors: tuple[Color, ...]
 
 
-BorderEffect = Rainbow | Pulse | Sparkle | Gradient | None
+BorderEffect = NoBorder | Rainbow | Pulse | Sparkle | Gradient | None
 
 
 @attrs.frozen
@@ -130,6 +215,10 @@ class LedItem:
     @property
     def scrolls(self) -> bool:
         return isinstance(self.content, TextContent) and self.content.scroll
+
+    @property
+    def keyframed(self) -> bool:
+        return isinstance(self.content, ImageContent) and self.content.animation is not None
 
     @property
     def forever(self) -> bool:
@@ -174,10 +263,11 @@ def parse_item(data: Any, *, make_id: Callable[[], str] = new_id) -> LedItem:
     if repeat_count is not None:
         repeat_count = _integer(repeat_count, "repeat_count", 0, MAX_REPEATS)
         scrolls = isinstance(content, TextContent) and content.scroll
-        if repeat_count and not scrolls:
+        keyframed = isinstance(content, ImageContent) and content.animation is not None
+        if repeat_count and not (scrolls or keyframed):
             raise ValidationError(
-                "counts scroll passes, and this content does not scroll: give a duration "
-                "(or repeat_count 0 to show it until the playlist changes)",
+                "counts scroll passes or keyframe plays, and this content has neither: give a "
+                "duration (or repeat_count 0 to show it until the playlist changes)",
                 "repeat_count",
             )
     return LedItem(
@@ -251,22 +341,33 @@ def _show(value: Any) -> str:
 
 def _content(value: Any, field: str) -> Content:
     obj = _object(value, field)
-    tag = obj.get("content_type")
-    alias = obj.get("type")
-    if tag is None and alias is None:
-        raise ValidationError("is required (Text, Image or Clock)", f"{field}.content_type")
-    if tag is not None and alias is not None and tag != alias:
-        raise ValidationError("content_type and type disagree", f"{field}.type")
-    kind = tag if tag is not None else alias
-    tag_field = f"{field}.content_type" if tag is not None else f"{field}.type"
-    if kind not in CONTENT_TYPES:
-        raise ValidationError(f"must be Text, Image or Clock (got {_show(kind)})", tag_field)
     data_field = f"{field}.data"
     data = _object(obj.get("data"), data_field)
+    tags = [
+        (f"{field}.{name}", src[key])
+        for name, key, src in (
+            ("content_type", "content_type", obj),
+            ("type", "type", obj),
+            ("data.type", "type", data),
+        )
+        if src.get(key) is not None
+    ]
+    if not tags:
+        raise ValidationError(f"is required ({', '.join(CONTENT_TYPES)})", f"{field}.content_type")
+    tag_field, kind = tags[0]
+    for other_field, other in tags[1:]:
+        if other != kind:
+            raise ValidationError(f"disagrees with {tag_field} ({_show(kind)})", other_field)
+    if kind not in CONTENT_TYPES:
+        raise ValidationError(
+            f"must be one of {', '.join(CONTENT_TYPES)} (got {_show(kind)})", tag_field
+        )
     if kind == "Text":
         return _text(data, data_field)
     if kind == "Image":
         return _image(data, data_field)
+    if kind == "Animation":
+        return _animation(data, data_field)
     return _clock(data, data_field)
 
 
@@ -319,12 +420,117 @@ def _segment(value: Any, field: str, length: int) -> TextSegment:
 
 
 def _image(data: dict[str, Any], field: str) -> ImageContent:
+    """The document's flat `x`, `y`, `scale`, or the controller's `transform {x, y, scale}`
+    (which wins when both are given) with `natural_*` and an optional keyframe `animation`."""
+    flat = (
+        _integer(data.get("x", 0), f"{field}.x", -MAX_OFFSET, MAX_OFFSET),
+        _integer(data.get("y", 0), f"{field}.y", -MAX_OFFSET, MAX_OFFSET),
+        _scale(data.get("scale", 1.0), f"{field}.scale"),
+    )
+    place, place_field = data, field
+    if data.get("transform") is not None:
+        place_field = f"{field}.transform"
+        place = _object(data["transform"], place_field)
+    naturals = {
+        key: None
+        if data.get(key) is None
+        else _integer(data[key], f"{field}.{key}", 1, MAX_NATURAL)
+        for key in ("natural_width", "natural_height")
+    }
+    animation = data.get("animation")
     return ImageContent(
         image_id=parse_id(data.get("image_id"), f"{field}.image_id"),
-        x=_integer(data.get("x", 0), f"{field}.x", -MAX_OFFSET, MAX_OFFSET),
-        y=_integer(data.get("y", 0), f"{field}.y", -MAX_OFFSET, MAX_OFFSET),
-        scale=_number(data.get("scale", 1.0), f"{field}.scale", low=MIN_SCALE, high=MAX_SCALE),
+        x=_integer(place.get("x", flat[0]), f"{place_field}.x", -MAX_OFFSET, MAX_OFFSET),
+        y=_integer(place.get("y", flat[1]), f"{place_field}.y", -MAX_OFFSET, MAX_OFFSET),
+        scale=_scale(place.get("scale", flat[2]), f"{place_field}.scale"),
+        natural_width=naturals["natural_width"],
+        natural_height=naturals["natural_height"],
+        animation=None if animation is None else _keyframes(animation, f"{field}.animation"),
     )
+
+
+def _scale(value: Any, field: str) -> float:
+    return _number(value, field, low=MIN_SCALE, high=MAX_SCALE)
+
+
+def _keyframes(value: Any, field: str) -> ImageAnimation:
+    obj = _object(value, field)
+    frames_field = f"{field}.keyframes"
+    frames = obj.get("keyframes")
+    if not isinstance(frames, list) or not 2 <= len(frames) <= MAX_KEYFRAMES:
+        raise ValidationError(f"must be a list of 2-{MAX_KEYFRAMES} keyframes", frames_field)
+    parsed: list[Keyframe] = []
+    for i, frame in enumerate(frames):
+        f = f"{frames_field}[{i}]"
+        kf = _object(frame, f)
+        stamp = _integer(kf.get("timestamp_ms"), f"{f}.timestamp_ms", 0, MAX_KEYFRAME_MS)
+        if parsed and stamp < parsed[-1].timestamp_ms:
+            raise ValidationError(
+                f"must not be before the keyframe above ({parsed[-1].timestamp_ms})",
+                f"{f}.timestamp_ms",
+            )
+        parsed.append(
+            Keyframe(
+                stamp,
+                _integer(kf.get("x"), f"{f}.x", -MAX_OFFSET, MAX_OFFSET),
+                _integer(kf.get("y"), f"{f}.y", -MAX_OFFSET, MAX_OFFSET),
+                _scale(kf.get("scale", 1.0), f"{f}.scale"),
+            )
+        )
+    if parsed[-1].timestamp_ms == 0:
+        raise ValidationError("must be above 0 (the length of one play)", f"{f}.timestamp_ms")
+    iterations = obj.get("iterations")
+    return ImageAnimation(
+        tuple(parsed),
+        None
+        if iterations is None
+        else _integer(iterations, f"{field}.iterations", 0, MAX_REPEATS) or None,
+    )
+
+
+def _animation(data: dict[str, Any], field: str) -> AnimationContent:
+    """A preset with its `colors` and settings; a missing setting takes the preset's default."""
+    preset = data.get("preset")
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ValidationError(
+            f"must be one of {', '.join(PRESETS)} (got {_show(preset)})", f"{field}.preset"
+        )
+    colors = data.get("colors")
+    colors_field = f"{field}.colors"
+    if not isinstance(colors, list) or not 1 <= len(colors) <= MAX_COLORS:
+        raise ValidationError(f"must be a list of 1-{MAX_COLORS} colours [r, g, b]", colors_field)
+    palette = tuple(parse_color(c, f"{colors_field}[{i}]") for i, c in enumerate(colors))
+    settings: dict[str, Any] = {}
+    for name, setting in PRESETS[preset].items():
+        value = data.get(name)
+        settings[name] = (
+            setting.default if value is None else _setting(setting.kind, value, f"{field}.{name}")
+        )
+    if "border_size" in settings and settings["border_size"] > settings["tile_size"]:
+        raise ValidationError(
+            f"must be at most tile_size ({settings['tile_size']})", f"{field}.border_size"
+        )
+    return AnimationContent(preset, palette, tuple(settings.items()))
+
+
+def _setting(kind: str, value: Any, field: str) -> Any:
+    if kind == "ms":
+        return _integer(value, field, 1, MAX_ANIMATION_MS)
+    if kind == "count":
+        return _integer(value, field, 1, 255)
+    if kind == "border":
+        return _integer(value, field, 0, 255)
+    if kind == "finite":
+        return _number(value, field, low=-MAX_PHASE, high=MAX_PHASE)
+    if kind == "positive":
+        return _number(value, field, low=0.0, high=MAX_ANIMATION_SPEED, low_open=True)
+    if kind == "unit":
+        return _number(value, field, low=0.0, high=1.0)
+    if kind == "density":
+        return _number(value, field, low=0.0, high=1.0, low_open=True)
+    if kind == "bool":
+        return _bool(value, field)
+    return parse_color(value, field)
 
 
 def _clock(data: dict[str, Any], field: str) -> ClockContent:
@@ -353,7 +559,7 @@ def _border(value: Any, field: str) -> BorderEffect:
     if name in ("None", "Rainbow"):
         if body not in (None, {}):
             raise ValidationError("takes no settings", f"{field}.{name}")
-        return None if name == "None" else Rainbow()
+        return NoBorder() if name == "None" else Rainbow()
     body_field = f"{field}.{name}"
     colors = _object(body, body_field).get("colors")
     colors_field = f"{body_field}.colors"
@@ -385,6 +591,8 @@ def _plain_number(value: float | None) -> float | int | None:
 def border_to_json(border: BorderEffect) -> dict[str, Any] | None:
     if border is None:
         return None
+    if isinstance(border, NoBorder):
+        return {"None": None}
     name = type(border).__name__
     if isinstance(border, Rainbow):
         return {name: None}
@@ -408,10 +616,23 @@ def content_to_json(content: Content) -> dict[str, Any]:
         kind = "Image"
         data = {
             "image_id": content.image_id,
+            "natural_width": content.natural_width,
+            "natural_height": content.natural_height,
+            "transform": {"x": content.x, "y": content.y, "scale": content.scale},
             "x": content.x,
             "y": content.y,
             "scale": content.scale,
         }
+        if content.animation is not None:
+            data["animation"] = {
+                "keyframes": [attrs.asdict(k) for k in content.animation.keyframes],
+                "iterations": content.animation.iterations,
+            }
+    elif isinstance(content, AnimationContent):
+        kind = "Animation"
+        data = {"preset": content.preset, "colors": [list(c) for c in content.colors]}
+        for name, value in content.settings:
+            data[name] = list(value) if isinstance(value, tuple) else value
     else:
         kind = "Clock"
         data = {
@@ -419,7 +640,7 @@ def content_to_json(content: Content) -> dict[str, Any]:
             "show_seconds": content.show_seconds,
             "color": list(content.color),
         }
-    return {"content_type": kind, "type": kind, "data": data}
+    return {"content_type": kind, "type": kind, "data": {"type": kind, **data}}
 
 
 def _segment_to_json(segment: TextSegment) -> dict[str, Any]:

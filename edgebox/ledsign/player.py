@@ -22,18 +22,21 @@ from edgebox.core.values import TextOverlay
 from edgebox.drivers.driver import PanelDriver
 from edgebox.hub import Hub, follow_brightness
 from edgebox.ledsign import model as ledsign
-from edgebox.ledsign.model import LedItem, TextContent
+from edgebox.ledsign.model import ImageContent, LedItem, TextContent
 from edgebox.ledsign.render import Renderer, pass_seconds
 
 log = logging.getLogger(__name__)
 
 
 def item_length(item: LedItem, width: int, height: int) -> float:
-    """Seconds `item` stays on: its duration, or its scroll passes; inf for repeat_count 0."""
+    """Seconds `item` stays on: its duration, its scroll passes or its keyframe plays; inf for
+    repeat_count 0."""
     if item.duration is not None:
         return item.duration
     if not item.repeat_count:
         return math.inf
+    if isinstance(item.content, ImageContent) and item.content.animation is not None:
+        return item.repeat_count * item.content.animation.cycle_ms / 1000
     assert isinstance(item.content, TextContent)
     return item.repeat_count * pass_seconds(item.content, width, height)
 

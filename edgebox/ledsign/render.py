@@ -21,13 +21,18 @@ import attrs
 from PIL import Image, ImageDraw, ImageFont
 
 from edgebox.core.values import TextOverlay
+from edgebox.ledsign import animations
 from edgebox.ledsign.model import (
+    MIN_SCALE,
+    AnimationContent,
     BorderEffect,
     ClockContent,
     Color,
     Gradient,
+    ImageAnimation,
     ImageContent,
     LedItem,
+    NoBorder,
     Pulse,
     Rainbow,
     Sparkle,
@@ -217,7 +222,7 @@ def sparkle_ring(count: int, colors: tuple[Color, ...], t: float, seed: int) -> 
 
 def draw_border(frame: Image.Image, border: BorderEffect, t: float, seed: int = 0) -> None:
     """Paint `border` on the outermost pixels of `frame` as it looks `t` seconds in."""
-    if border is None:
+    if border is None or isinstance(border, NoBorder):
         return
     count = perimeter(*frame.size)
     if isinstance(border, Rainbow):
@@ -260,6 +265,44 @@ def clock_text(content: ClockContent, now: dt.datetime) -> str:
     return f"{hours}:{now.minute:02d}{seconds}{suffix}"
 
 
+def keyframe_place(animation: ImageAnimation, t: float) -> tuple[float, float, float]:
+    """(x, y, scale) of a keyframed image `t` seconds in: the keyframes loop, each stretch
+    interpolated linearly; after `iterations` plays the image rests on the last keyframe."""
+    frames = animation.keyframes
+    cycle = animation.cycle_ms
+    elapsed = max(t, 0.0) * 1000
+    if animation.iterations is not None and elapsed >= animation.iterations * cycle:
+        last = frames[-1]
+        return float(last.x), float(last.y), last.scale
+    elapsed %= cycle
+    before = frames[0]
+    for after in frames[1:]:
+        if elapsed <= after.timestamp_ms:
+            span = max(1, after.timestamp_ms - before.timestamp_ms)
+            f = min(max((elapsed - before.timestamp_ms) / span, 0.0), 1.0)
+            return (
+                before.x + (after.x - before.x) * f,
+                before.y + (after.y - before.y) * f,
+                max(MIN_SCALE, before.scale + (after.scale - before.scale) * f),
+            )
+        before = after
+    return float(frames[-1].x), float(frames[-1].y), frames[-1].scale
+
+
+def placed(
+    picture: Image.Image, size: tuple[int, int], x: float, y: float, s: float
+) -> Image.Image:
+    """`picture` (RGBA) scaled by `s` with its top-left at (x, y) on a transparent canvas of
+    `size`: each canvas pixel takes the source pixel under it, so fractional places are
+    exact and the cost follows the canvas, not the picture."""
+    return picture.transform(
+        size,
+        Image.Transform.AFFINE,
+        (1 / s, 0, -x / s, 0, 1 / s, -y / s),
+        Image.Resampling.NEAREST,
+    )
+
+
 def item_seed(item: LedItem) -> int:
     return zlib.crc32(item.id.encode())
 
@@ -295,6 +338,16 @@ class Renderer:
             text = clock_text(content, now or dt.datetime.now())
             scale = text_scale(_inner(self.height), text, self.width - 2)
             self._place(frame, rasterise(text, (Style(content.color),) * len(text), scale), None)
+        elif isinstance(content, AnimationContent):
+            frame = animations.frame(content, self.width, self.height, t, item_seed(item))
+        elif isinstance(content, ImageContent) and content.animation is not None:
+            picture = self.pictures(content.image_id)
+            if picture is not None:
+                x, y, scale = keyframe_place(content.animation, t)
+                if picture.mode != "RGBA":
+                    picture = picture.convert("RGBA")
+                shown = placed(picture, frame.size, x, y, scale)
+                frame.paste(shown, (0, 0), shown)
         elif isinstance(content, ImageContent):
             picture = self.pictures(content.image_id)
             if picture is not None:

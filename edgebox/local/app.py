@@ -10,7 +10,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from edgebox.core.errors import ValidationError
-from edgebox.local import status_api
+from edgebox.local import sign_api, status_api
 from edgebox.local.events import events_api
 from edgebox.local.http import BodyTooLarge, json_error
 from edgebox.local.iptv_admin_api import iptv_admin_api
@@ -78,4 +78,5 @@ def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     app.register_blueprint(iptv_admin_api(lan))
 
     app.register_blueprint(status_api.blueprint(lan))
+    app.register_blueprint(sign_api.blueprint(lan))
     return app

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from edgebox.core.config import LanConfig
+from edgebox.core.config import CanvasConfig, LanConfig
 from edgebox.core.metrics import Metrics
 from edgebox.hub import Hub
 from edgebox.iptv.catalog import Catalog
@@ -27,3 +27,5 @@ class Lan:
     readiness: Callable[[], list[str]]  # what keeps the box from being ready; empty when ready
     # Ask the cloud sync to run once more; returns the runs finished before. None: no cloud.
     sync_now: Callable[[], Awaitable[int]] | None = None
+    # The venue's canvases: the LED sign's size and which pictures the sign editor may show.
+    canvases: tuple[CanvasConfig, ...] = ()

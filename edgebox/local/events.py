@@ -18,6 +18,7 @@ from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
 from edgebox.local import sse
 from edgebox.local.openapi import documented
+from edgebox.local.signauth import refuse_without_sign_token
 
 if TYPE_CHECKING:
     from edgebox.hub import Change, Hub
@@ -107,6 +108,7 @@ def _playlist_change(change: Change) -> dict[str, Any]:
 def events_api(lan: Lan) -> Blueprint:
     bp = Blueprint("events", __name__)
     hub = lan.hub
+    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
 
     @bp.get("/api/events/brightness")
     @documented(

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 from PIL import Image
 from quart import Blueprint, Response, jsonify, request, send_file
@@ -35,6 +36,7 @@ from edgebox.local.http import (
     read_json_object,
 )
 from edgebox.local.openapi import documented
+from edgebox.local.signauth import refuse_without_sign_token
 
 if TYPE_CHECKING:
     from edgebox.local.context import Lan
@@ -43,6 +45,7 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_FORM_BYTES = MAX_IMAGE_BYTES + 65536  # the file and its form's headers
 MAX_IMAGE_PIXELS = 4096 * 4096
 IMAGE_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "WEBP"}
+THUMBNAIL_BOX = (128, 96)
 
 _REFUSALS: dict[type[LedSignError], tuple[int, str | None]] = {
     UnknownItem: (404, None),
@@ -53,10 +56,35 @@ _REFUSALS: dict[type[LedSignError], tuple[int, str | None]] = {
 }
 
 
+def led_canvas(lan: Lan) -> tuple[int, int]:
+    """The size of the canvas the LED playlist plays on (the first one, if several do)."""
+    for canvas in lan.canvases:
+        if canvas.source == "led":
+            return canvas.width, canvas.height
+    if lan.canvases:
+        return lan.canvases[0].width, lan.canvases[0].height
+    return 0, 0
+
+
 def led_api(lan: Lan) -> Blueprint:
     bp = Blueprint("led", __name__)
     hub = lan.hub
     listed: list[Any] = [None, b""]
+    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
+
+    def parse(body: Any, make_id: Any = ledsign.new_id) -> ledsign.LedItem:
+        """An item; an image without its natural size gets it from the upload, as the
+        controller's editor lays images out by it."""
+        item = ledsign.parse_item(body, make_id=make_id)
+        content = item.content
+        if isinstance(content, ledsign.ImageContent) and content.natural_width is None:
+            image = hub.led_images.get(content.image_id)
+            if image is not None:
+                content = attrs.evolve(
+                    content, natural_width=image.width, natural_height=image.height
+                )
+                item = attrs.evolve(item, content=content)
+        return item
 
     @bp.errorhandler(LedSignError)
     async def refused(exc: LedSignError) -> Response:
@@ -83,7 +111,7 @@ def led_api(lan: Lan) -> Blueprint:
         errors=(409,),
     )
     async def create_item() -> tuple[Response, int]:
-        item = ledsign.parse_item(await read_json_object())
+        item = parse(await read_json_object())
         await hub.add_led_item(item)
         return jsonify(ledsign.item_to_json(item)), 201
 
@@ -99,7 +127,7 @@ def led_api(lan: Lan) -> Blueprint:
         body = await read_json_object()
         if body.get("id", item_id) not in (item_id, None):
             raise ValidationError(f"must be absent or match the URL ({item_id!r})", "id")
-        item = ledsign.parse_item(body, make_id=lambda: item_id)
+        item = parse(body, make_id=lambda: item_id)
         await hub.update_led_item(item)
         return jsonify(ledsign.item_to_json(item))
 
@@ -139,28 +167,37 @@ def led_api(lan: Lan) -> Blueprint:
         assert lock.item is not None
         return {"item": ledsign.item_to_json(lock.item), "session_id": lock.session_id}
 
+    @bp.get("/api/display/info")
+    @documented("The size of the sign's canvas, in pixels", response=S.DISPLAY_INFO)
+    async def display_info() -> Response:
+        width, height = led_canvas(lan)
+        return jsonify({"width": width, "height": height})
+
     @bp.post("/api/preview")
     @documented(
-        "Enter preview mode with an item; 403 while another session holds it",
-        body=S.ITEM,
+        "Enter preview mode with an item (bare, or under `item`); 403 while another session"
+        " holds it",
+        body=S.PREVIEW_START,
         response=S.PREVIEW,
         errors=(403,),
     )
     async def start_preview() -> Response:
-        item = ledsign.parse_item(await read_json_object())
+        item = parse(_preview_item(await read_json_object()))
         return jsonify(preview_json(await hub.start_preview(item)))
 
     @bp.put("/api/preview")
     @documented(
-        "Change the previewed item (owner only)",
-        body=S.PREVIEW,
+        "Change the previewed item (owner only; `item`, or the item's fields beside `session_id`)",
+        body=S.PREVIEW_UPDATE,
         response=S.PREVIEW,
         errors=(403, 404),
     )
     async def update_preview() -> Response:
         body = await read_json_object()
         session_id = _session_id(body)
-        item = ledsign.parse_item(_field(body, "item"), make_id=lambda: "preview")
+        if "item" not in body and "content" not in body:
+            raise ValidationError("is required", "item")
+        item = parse(_preview_item(body), make_id=lambda: "preview")
         return jsonify(preview_json(await hub.update_preview(session_id, item)))
 
     @bp.delete("/api/preview")
@@ -195,18 +232,20 @@ def led_api(lan: Lan) -> Blueprint:
 
     @bp.post("/api/images")
     @documented(
-        "Upload an image (raw body, or the first file of a multipart form; PNG, JPEG, GIF,"
-        " BMP, WebP)",
+        "Upload an image (raw body, or the form field `file` or else the form's first file;"
+        " PNG, JPEG, GIF, BMP, WebP)",
         body={"type": "string", "format": "binary"},
         body_types=tuple(f"image/{kind.lower()}" for kind in sorted(IMAGE_FORMATS)),
-        response=S.IMAGE_RECORD,
+        response=S.UPLOADED,
         status=201,
     )
     async def upload_image() -> tuple[Response, int]:
         raw = await _image_bytes()
-        image = await trio.to_thread.run_sync(_store_image, raw, lan.images_dir, ledsign.new_id())
+        image, thumbnail = await trio.to_thread.run_sync(
+            _store_image, raw, lan.images_dir, ledsign.new_id()
+        )
         await hub.add_led_image(image)
-        return jsonify(ledsign.image_to_json(image)), 201
+        return jsonify(_upload_answer(image, thumbnail)), 201
 
     @bp.get("/api/images/<image_id>")
     @documented("An uploaded image, kept as PNG", content_type="image/png", errors=(404,))
@@ -220,7 +259,60 @@ def led_api(lan: Lan) -> Blueprint:
         response.timeout = None
         return response
 
+    @bp.get("/api/images/<image_id>/thumbnail")
+    @documented(
+        "An uploaded image shrunk to fit 128x96, as PNG", content_type="image/png", errors=(404,)
+    )
+    async def get_thumbnail(image_id: str) -> Response:
+        image = hub.led_images.get(image_id)
+        if image is None:
+            return json_error(404, f"no image {image_id!r}")
+        png = await trio.to_thread.run_sync(_thumbnail_png, lan.images_dir, image)
+        return Response(png, content_type="image/png")
+
     return bp
+
+
+def _preview_item(body: dict[str, Any]) -> Any:
+    """The document's bare item, or the controller's editor's `{"item": ...}`."""
+    if "item" in body:
+        return body["item"]
+    return {k: v for k, v in body.items() if k != "session_id"}
+
+
+def _upload_answer(image: LedImage, thumbnail: tuple[int, int]) -> dict[str, Any]:
+    """The stored record (the document's answer) and the controller's upload answer."""
+    return {
+        **ledsign.image_to_json(image),
+        "image_id": image.id,
+        "thumbnail_width": thumbnail[0],
+        "thumbnail_height": thumbnail[1],
+    }
+
+
+def _thumbnail_name(image: LedImage) -> str:
+    return f"{image.id}.thumb.png"
+
+
+def _make_thumbnail(pixels: Image.Image, path: Path) -> tuple[int, int]:
+    small = pixels.copy()
+    small.thumbnail(THUMBNAIL_BOX, Image.Resampling.LANCZOS)
+    partial = path.with_name(f".{path.name}.part")
+    with open(partial, "wb") as out:
+        small.save(out, format="PNG")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+    return small.size
+
+
+def _thumbnail_png(directory: Path, image: LedImage) -> bytes:
+    """The kept thumbnail, made again from the image if it is missing (an older upload)."""
+    path = directory / _thumbnail_name(image)
+    if not path.is_file():
+        with Image.open(directory / image.file) as picture:
+            _make_thumbnail(picture.convert("RGBA"), path)
+    return path.read_bytes()
 
 
 def _field(body: dict[str, Any], name: str) -> Any:
@@ -242,7 +334,7 @@ async def _image_bytes() -> bytes:
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
             raise BodyTooLarge(MAX_IMAGE_BYTES, "image")
         files = await request.files
-        upload = next(iter(files.values()), None)
+        upload = files.get("file") or next(iter(files.values()), None)
         if upload is None:
             raise ValidationError("the form holds no file", "image")
         raw = await trio.to_thread.run_sync(upload.read, MAX_IMAGE_BYTES + 1)
@@ -255,7 +347,7 @@ async def _image_bytes() -> bytes:
     return raw
 
 
-def _store_image(raw: bytes, directory: Path, image_id: str) -> LedImage:
+def _store_image(raw: bytes, directory: Path, image_id: str) -> tuple[LedImage, tuple[int, int]]:
     """Decode fully (so a broken file is refused now, not when the sign draws it), then keep
     it as PNG: one format for the renderer, and nothing of the upload but its pixels."""
     try:
@@ -279,4 +371,5 @@ def _store_image(raw: bytes, directory: Path, image_id: str) -> LedImage:
         os.fsync(out.fileno())
     os.replace(partial, directory / name)
     size = (directory / name).stat().st_size
-    return LedImage(image_id, name, "image/png", width, height, size)
+    image = LedImage(image_id, name, "image/png", width, height, size)
+    return image, _make_thumbnail(pixels, directory / _thumbnail_name(image))

@@ -148,6 +148,7 @@ def lan_parts(box: Box) -> Lan:
         status=lambda: health.snapshot(box),
         readiness=lambda: health.readiness(box),
         sync_now=_sync_now(box.sync) if box.sync is not None else None,
+        canvases=tuple(box.config.canvases),
     )
 
 

@@ -14,6 +14,7 @@ from edgebox.ledsign.model import (
     Gradient,
     ImageContent,
     LedItem,
+    NoBorder,
     PreviewLock,
     Pulse,
     Rainbow,
@@ -58,8 +59,8 @@ def test_the_documents_example_item_parses_and_is_written_back_in_the_same_shape
         content=TextContent("Hello World", False, (255, 255, 255), 50.0, None),
     )
     written = item_to_json(item)
-    assert written["content"]["type"] == "Text"
-    del written["content"]["type"]
+    assert written["content"]["type"] == written["content"]["data"]["type"] == "Text"
+    del written["content"]["type"], written["content"]["data"]["type"]
     assert written == doc
 
 
@@ -71,7 +72,7 @@ def test_the_web_editors_type_tag_is_accepted_and_both_tags_are_written() -> Non
     assert item_to_json(item)["content"] == {
         "content_type": "Clock",
         "type": "Clock",
-        "data": {"format": "12h", "show_seconds": True, "color": [255, 255, 255]},
+        "data": {"type": "Clock", "format": "12h", "show_seconds": True, "color": [255, 255, 255]},
     }
 
 
@@ -111,8 +112,8 @@ def test_segments_borders_and_images_parse_into_their_models() -> None:
     ("border", "expected"),
     [
         (None, None),
-        ("None", None),
-        ({"None": None}, None),
+        ("None", NoBorder()),
+        ({"None": None}, NoBorder()),
         ("Rainbow", Rainbow()),
         ({"Rainbow": None}, Rainbow()),
         ({"Pulse": {"colors": [[9, 8, 7]]}}, Pulse(((9, 8, 7),))),
@@ -235,6 +236,48 @@ colors = st.tuples(*[st.integers(0, 255)] * 3)
 
 
 @st.composite
+def keyframes(draw: st.DrawFn) -> ledsign.ImageAnimation:
+    stamps = sorted(draw(st.lists(st.integers(0, 60_000), min_size=2, max_size=6)))
+    if stamps[-1] == 0:
+        stamps[-1] = 1
+    frames = tuple(
+        ledsign.Keyframe(
+            ms,
+            draw(st.integers(-500, 500)),
+            draw(st.integers(-500, 500)),
+            draw(st.floats(0.01, 100)),
+        )
+        for ms in stamps
+    )
+    return ledsign.ImageAnimation(frames, draw(st.none() | st.integers(1, 100)))
+
+
+SETTING_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "ms": st.integers(1, ledsign.MAX_ANIMATION_MS),
+    "count": st.integers(1, 255),
+    "border": st.integers(0, 255),
+    "finite": st.floats(-1000, 1000),
+    "positive": st.floats(0.001, 1000),
+    "unit": st.floats(0, 1),
+    "density": st.floats(0.001, 1),
+    "bool": st.booleans(),
+    "color": colors,
+}
+
+
+@st.composite
+def animations(draw: st.DrawFn) -> ledsign.AnimationContent:
+    preset = draw(st.sampled_from(list(ledsign.PRESETS)))
+    settings = {
+        name: draw(SETTING_VALUES[spec.kind]) for name, spec in ledsign.PRESETS[preset].items()
+    }
+    if "border_size" in settings:
+        settings["border_size"] = min(settings["border_size"], settings["tile_size"])
+    palette = tuple(draw(st.lists(colors, min_size=1, max_size=6)))
+    return ledsign.AnimationContent(preset, palette, tuple(settings.items()))
+
+
+@st.composite
 def led_items(draw: st.DrawFn) -> LedItem:
     kind = draw(st.sampled_from(ledsign.CONTENT_TYPES))
     content: ledsign.Content
@@ -262,12 +305,17 @@ def led_items(draw: st.DrawFn) -> LedItem:
             draw(st.integers(-500, 500)),
             draw(st.integers(-500, 500)),
             draw(st.floats(0.01, 100)),
+            *draw(st.none().map(lambda _: (None, None)) | st.tuples(*[st.integers(1, 4096)] * 2)),
+            animation=draw(st.none() | keyframes()),
         )
+    elif kind == "Animation":
+        content = draw(animations())
     else:
         content = ClockContent(
             draw(st.sampled_from(["12h", "24h"])), draw(st.booleans()), draw(colors)
         )
     scrolls = isinstance(content, TextContent) and content.scroll
+    scrolls |= isinstance(content, ImageContent) and content.animation is not None
     if draw(st.booleans()):
         duration, repeat = draw(st.floats(0.1, 3600)), None
     else:
@@ -275,6 +323,7 @@ def led_items(draw: st.DrawFn) -> LedItem:
     palette = st.lists(colors, min_size=1, max_size=4).map(tuple)
     border = draw(
         st.none()
+        | st.just(NoBorder())
         | st.just(Rainbow())
         | st.builds(Pulse, palette)
         | st.builds(Sparkle, palette)

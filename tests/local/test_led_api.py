@@ -114,7 +114,7 @@ async def test_the_editors_type_tag_is_accepted_and_both_tags_come_back(
     assert created["content"] == {
         "content_type": "Clock",
         "type": "Clock",
-        "data": {"format": "12h", "show_seconds": True, "color": [255, 255, 255]},
+        "data": {"type": "Clock", "format": "12h", "show_seconds": True, "color": [255, 255, 255]},
     }
 
 
@@ -360,7 +360,11 @@ async def test_an_uploaded_image_is_served_back_and_usable_in_an_item(
     created = await client.post("/api/playlist/items", json=item)
     assert created.status_code == 201
     assert created.json()["content"]["data"] == {
+        "type": "Image",
         "image_id": image["id"],
+        "natural_width": 8,
+        "natural_height": 4,
+        "transform": {"x": 2, "y": 1, "scale": 1.0},
         "x": 2,
         "y": 1,
         "scale": 1.0,

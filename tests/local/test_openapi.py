@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import re
 
 import attrs
@@ -7,6 +8,7 @@ import httpx
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
+from PIL import Image
 
 from edgebox.core.values import TextOverlay
 from edgebox.hub import Playback
@@ -72,15 +74,43 @@ async def test_led_items_the_api_writes_match_the_documented_schema(box: Box) ->
             },
         },
         {"repeat_count": 0, "border_effect": "Rainbow", "content": {"type": "Clock", "data": {}}},
+        {
+            "duration": 9,
+            "border_effect": {"None": None},
+            "content": {
+                "data": {"type": "Animation", "preset": "MosaicTwinkle", "colors": [[1, 2, 3]]}
+            },
+        },
     ]
     async with httpx.AsyncClient(base_url=box.lan_urls[0]) as client:
         spec = (await client.get("/openapi.json")).json()
+        png = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(png, format="PNG")
+        uploaded = await client.post("/api/images", files={"file": ("a.png", png.getvalue())})
+        bodies.append(
+            {
+                "repeat_count": 2,
+                "content": {
+                    "type": "Image",
+                    "data": {
+                        "image_id": uploaded.json()["image_id"],
+                        "animation": {
+                            "keyframes": [
+                                {"timestamp_ms": 0, "x": 0, "y": 0},
+                                {"timestamp_ms": 900, "x": 5, "y": 1, "scale": 2},
+                            ],
+                            "iterations": 2,
+                        },
+                    },
+                },
+            }
+        )
         for body in bodies:
             assert (await client.post("/api/playlist/items", json=body)).status_code == 201
         items = (await client.get("/api/playlist/items")).json()
     schema = spec["paths"]["/api/playlist/items"]["get"]["responses"]["200"]["content"]
     jsonschema.validate(items, schema["application/json"]["schema"])
-    assert len(items) == 2
+    assert len(items) == 4
     broken = [dict(items[0], duration=-1)]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema["application/json"]["schema"])

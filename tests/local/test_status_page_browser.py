@@ -61,6 +61,9 @@ async def test_status_page_shows_the_panel_change_when_an_led_item_is_added(
         assert "test" in await page.evaluate("document.getElementById('title').textContent")
         await page.wait_for("document.getElementById('panels').textContent.includes('front')")
         await page.wait_for("document.getElementById('cloud').textContent.includes('connected')")
+        cloud_table = await page.evaluate("document.getElementById('cloud').textContent")
+        assert "Control socket" in cloud_table and "control_socket" not in cloud_table
+        assert await page.evaluate("document.getElementById('sign-link').pathname") == "/sign"
         await page.wait_for(
             "(t => t.includes('Lobby') && t.includes('ready'))"
             "(document.getElementById('playlists').textContent)"

@@ -13,6 +13,20 @@ function cell(tag, value, cls) {
   return el;
 }
 
+// Keys become words: `control_socket` -> "Control socket"; short forms stay capitals.
+const WORDS = { iptv: "IPTV", fps: "FPS", id: "ID", ids: "IDs", url: "URL", lan: "LAN", api: "API",
+  led: "LED", ws: "WS", sn: "SN", ip: "IP", mac: "MAC", os: "OS", http: "HTTP", ok: "OK" };
+const LABELS = { sn_number: "Serial number" };
+
+function label(key) {
+  if (LABELS[key]) return LABELS[key];
+  const words = String(key).split(/[_\s]+/).filter(Boolean).map((w) => WORDS[w.toLowerCase()] || w);
+  if (words.length === 0) return String(key);
+  const first = words[0];
+  words[0] = first === first.toLowerCase() ? first[0].toUpperCase() + first.slice(1) : first;
+  return words.join(" ");
+}
+
 function statusClass(value) {
   const v = String(value).toLowerCase();
   if (["running", "ready", "true", "connected", "active", "ok"].includes(v)) return "ok";
@@ -44,7 +58,7 @@ function renderPairs(table, obj) {
   }
   for (const [key, value] of Object.entries(obj)) {
     const tr = document.createElement("tr");
-    tr.appendChild(cell("th", key));
+    tr.appendChild(cell("th", label(key)));
     tr.appendChild(cell("td", format(value), statusClass(value)));
     table.appendChild(tr);
   }
@@ -58,7 +72,7 @@ function renderRows(table, rows) {
   }
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const head = document.createElement("tr");
-  columns.forEach((c) => head.appendChild(cell("th", c)));
+  columns.forEach((c) => head.appendChild(cell("th", label(c))));
   table.appendChild(head);
   for (const row of rows) {
     const tr = document.createElement("tr");

@@ -1,0 +1,36 @@
+"""The optional `lan.sign_token`: when the venue file sets it, the LED API, its events and the
+`/sign` editor answer only requests that carry it (bearer header or the editor's cookie).
+
+Empty by default: a sign controller on the venue's own LAN is open to that LAN, as the LED
+sign controller document has it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from quart import Response, request
+
+from edgebox.local.http import json_error
+
+SIGN_COOKIE = "edgebox_sign"
+
+
+def sign_authorized(token: str) -> bool:
+    if not token:
+        return True
+    header = request.headers.get("Authorization", "")
+    offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(SIGN_COOKIE, "")
+    return hmac.compare_digest(offered.encode(), token.encode())
+
+
+def refuse_without_sign_token(token: str) -> Callable[[], Awaitable[Response | None]]:
+    """A `before_request` hook: 401 unless the request carries the sign token."""
+
+    async def check() -> Response | None:
+        if sign_authorized(token):
+            return None
+        return json_error(401, "sign token required (lan.sign_token)")
+
+    return check
