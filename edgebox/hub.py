@@ -1,16 +1,15 @@
 """The owner of live state: every change is validated, persisted, then published.
 
-Writers never wait for readers: each subscriber has a bounded buffer, and one that falls behind
-loses its oldest changes (and is told how many) instead of slowing the box down.
+Writers never wait for readers, however many there are (`edgebox.feed`): a reader that falls
+behind its bound loses its oldest changes (and is told how many) instead of slowing the box.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import cattrs
@@ -19,6 +18,8 @@ import trio
 from edgebox.cache.store import Store
 from edgebox.core.errors import ItemExists, UnknownItem, ValidationError
 from edgebox.core.values import SCREENS, TextOverlay, check_level
+from edgebox.feed import Change as Change  # re-exported: readers name it as the hub's
+from edgebox.feed import Feed, Subscription
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import LedImage, LedItem, PreviewLock
 
@@ -45,43 +46,6 @@ class Playback:
     generation: int = 0
 
 
-@attrs.frozen
-class Change:
-    topic: str
-    value: Any
-
-
-class Subscription:
-    """A bounded stream of changes; iterate it with `async for`."""
-
-    def __init__(self, topics: frozenset[str] | None, maxlen: int) -> None:
-        self.topics = topics
-        self._buffer: collections.deque[Change] = collections.deque(maxlen=maxlen)
-        self._wakeup = trio.Event()
-        self.dropped = 0
-
-    def _offer(self, change: Change) -> None:
-        if self.topics is not None and change.topic not in self.topics:
-            return
-        if len(self._buffer) == self._buffer.maxlen:
-            self.dropped += 1
-        self._buffer.append(change)
-        self._wakeup.set()
-
-    async def get(self) -> Change:
-        while not self._buffer:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-        return self._buffer.popleft()
-
-    def __aiter__(self) -> AsyncIterator[Change]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Change]:
-        while True:
-            yield await self.get()
-
-
 converter = cattrs.Converter()
 
 
@@ -91,7 +55,7 @@ class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = trio.Lock()
-        self._subscribers: set[Subscription] = set()
+        self._feed = Feed()
         self.brightness = 100
         self.volume = 50
         self.overlay: TextOverlay | None = None
@@ -150,24 +114,26 @@ class Hub:
 
     @contextmanager
     def subscribe(
-        self, topics: set[str] | frozenset[str] | None = None, maxlen: int = 64
+        self,
+        topics: set[str] | frozenset[str] | None = None,
+        maxlen: int = 64,
+        *,
+        first: bool = False,
     ) -> Iterator[Subscription]:
-        sub = Subscription(frozenset(topics) if topics is not None else None, maxlen)
-        self._subscribers.add(sub)
+        """`first`: for the box's own readers that act on a change (see `edgebox.feed`)."""
+        sub = self._feed.subscribe(topics, maxlen, first=first)
         try:
             yield sub
         finally:
-            self._subscribers.discard(sub)
+            self._feed.unsubscribe(sub)
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return len(self._feed.subscribers)
 
     def publish(self, topic: str, value: Any) -> None:
         """Tell every subscriber; for state that is not persisted (frames, progress)."""
-        change = Change(topic, value)
-        for sub in list(self._subscribers):
-            sub._offer(change)
+        self._feed.publish(topic, value)
 
     async def commit(self, topic: str, value: Any, persist: dict[str, Any]) -> None:
         """Persist `persist` (store keys -> JSON values) in one transaction, then publish."""
@@ -411,3 +377,27 @@ def _step(p: Playback, delta: int) -> Playback:
     if not p.media_ids:
         return p
     return attrs.evolve(p, index=(p.index + delta) % len(p.media_ids))
+
+
+class ShowsFrames(Protocol):
+    """A panel, as far as the brightness follower needs one."""
+
+    def show(self, canvas: Any, brightness: int) -> None: ...
+
+
+async def follow_brightness(
+    hub: Hub,
+    panels: Sequence[ShowsFrames],
+    shown: Callable[[], Any],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A new brightness goes to the panels at once, on the frame they show, rather than with
+    the next tick (up to a whole frame interval later). Started once it listens."""
+    with hub.subscribe({"brightness"}, maxlen=1, first=True) as changes:
+        task_status.started()
+        async for change in changes:
+            frame = shown()
+            if frame is not None:
+                for panel in panels:
+                    panel.show(frame, change.value)

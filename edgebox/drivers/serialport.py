@@ -1,11 +1,12 @@
 """A serial port that carries whole frames at the pace its baud rate allows, under trio.
 
 The port is opened in a worker thread; writes go through the non-blocking file descriptor and
-`trio.lowlevel.wait_writable`, or through a worker thread for pyserial URLs without one
-(`loop://`, `rfc2217://`). Only the newest frame waits to be sent: an older one still waiting is
-dropped and counted. A port that fails is closed and reopened every `reopen_interval` seconds;
-the failure is logged as a `PanelError` and never leaves `run`, so one unplugged panel cannot
-stop the others.
+`trio.lowlevel.wait_writable`, or through a worker thread for ports without one (`loop://`,
+which `edgebox.drivers.loopback` serves, `rfc2217://`); a thread stuck in a network port is
+left behind on cancellation, so shutdown never waits for it. Only the newest frame waits to be
+sent: an older one still waiting is dropped and counted. A port that fails is closed and
+reopened every `reopen_interval` seconds; the failure is logged as a `PanelError` and never
+leaves `run`, so one unplugged panel cannot stop the others.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import serial
 import trio
 
 from edgebox.core.errors import PanelError
+from edgebox.drivers.loopback import LoopbackPort, is_loop_url
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class LinkStats:
 
 def open_serial(url: str, baudrate: int) -> Any:
     """Open a device path or pyserial URL; blocking, so call it in a worker thread."""
+    if is_loop_url(url):
+        return LoopbackPort(url)
     return serial.serial_for_url(url, baudrate=baudrate, timeout=0, write_timeout=2.0)
 
 
@@ -84,7 +88,7 @@ class SerialLink:
         task_status.started()
         while True:
             try:
-                port = await trio.to_thread.run_sync(self._open)
+                port = await trio.to_thread.run_sync(self._open, abandon_on_cancel=True)
             except PanelError as exc:
                 self._failed(exc)
                 await trio.sleep(self.reopen_interval)
@@ -170,7 +174,7 @@ async def _write_in_thread(port: Any, frame: bytes) -> None:
         except (serial.SerialException, OSError) as exc:
             raise PanelError(f"write failed: {exc}") from exc
 
-    await trio.to_thread.run_sync(write)
+    await trio.to_thread.run_sync(write, abandon_on_cancel=True)
 
 
 def _close_quietly(port: Any) -> None:

@@ -359,17 +359,20 @@ def news_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-def visible_channels(
-    device: Device, channels: Iterable[Channel], now: dt.datetime
-) -> list[Channel]:
+def visible_types(device: Device, now: dt.datetime) -> frozenset[str]:
     """Only the device's allowed types; Premium only while active; nothing when disabled."""
     status = device.status(now)
     if status == "disabled":
-        return []
-    allowed = set(device.allowed_types)
-    if status == "expired":
-        allowed &= FREE_TYPES
-    return [c for c in channels if c.type in allowed]
+        return frozenset()
+    allowed = frozenset(device.allowed_types)
+    return allowed & FREE_TYPES if status == "expired" else allowed
+
+
+def visible_channels(
+    device: Device, channels: Iterable[Channel], now: dt.datetime
+) -> list[Channel]:
+    types = visible_types(device, now)
+    return [c for c in channels if c.type in types]
 
 
 def newest_first(news: Iterable[News]) -> list[News]:

@@ -20,7 +20,7 @@ from PIL import Image
 from edgebox.core.config import CanvasConfig
 from edgebox.core.values import TextOverlay
 from edgebox.drivers.driver import PanelDriver
-from edgebox.hub import Hub
+from edgebox.hub import Hub, follow_brightness
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import ImageContent, LedItem, TextContent
 from edgebox.ledsign.render import Renderer, pass_seconds
@@ -123,6 +123,7 @@ class Player:
         self._items: tuple[LedItem, ...] | None = None
         self._was_previewing = False
         self._nursery: trio.Nursery | None = None
+        self._shown: Image.Image | None = None
 
     def frame(self, now: float) -> Image.Image:
         """The canvas at `now` (trio time): preview, else playlist, else idle; overlay on top."""
@@ -186,12 +187,14 @@ class Player:
         brightness = self.hub.brightness
         for panel in self.panels:
             panel.show(frame, brightness)
+        self._shown = frame
         self.hub.publish("frame", (self.canvas.name, frame))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         period = 1.0 / self.canvas.fps
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(follow_brightness, self.hub, self.panels, lambda: self._shown)
             t0 = trio.current_time()
             self.cursor.restart(t0)
             task_status.started()

@@ -63,11 +63,16 @@ def event_stream(
 
     async def changed(got: Change) -> bytes | None:
         nonlocal last
-        payload = change(got)
+        # Every stream of this kind sends the same bytes: made once per change, by the first
+        # stream that wakes, not once per stream.
+        if change not in got.memo:
+            payload = change(got)
+            got.memo[change] = (payload, sse.encode(payload))
+        payload, event = got.memo[change]
         if not repeat and payload == last:
             return None
         last = payload
-        return sse.encode(payload)
+        return event
 
     return sse.feed(
         hub,
@@ -88,6 +93,18 @@ def _playlist(action: str, items: tuple[ledsign.LedItem, ...]) -> dict[str, Any]
     return {"items": [ledsign.item_to_json(i) for i in items], "action": action}
 
 
+def _brightness_change(change: Change) -> dict[str, Any]:
+    return {"brightness": change.value}
+
+
+def _editor_change(change: Change) -> dict[str, Any]:
+    return _editor(change.value)
+
+
+def _playlist_change(change: Change) -> dict[str, Any]:
+    return _playlist(*change.value)
+
+
 def events_api(lan: Lan) -> Blueprint:
     bp = Blueprint("events", __name__)
     hub = lan.hub
@@ -105,7 +122,7 @@ def events_api(lan: Lan) -> Blueprint:
                 hub,
                 "brightness",
                 lambda: {"brightness": hub.brightness},
-                lambda c: {"brightness": c.value},
+                _brightness_change,
             )
         )
 
@@ -120,9 +137,7 @@ def events_api(lan: Lan) -> Blueprint:
             lock = hub.preview
             return _editor(lock if lock.live(trio.current_time()) else None)
 
-        return sse.respond(
-            event_stream(hub, "preview", current, lambda c: _editor(c.value), repeat=False)
-        )
+        return sse.respond(event_stream(hub, "preview", current, _editor_change, repeat=False))
 
     @bp.get("/api/events/playlist")
     @documented(
@@ -137,7 +152,7 @@ def events_api(lan: Lan) -> Blueprint:
                 hub,
                 "led_playlist",
                 lambda: _playlist("Update", hub.led_items),
-                lambda c: _playlist(*c.value),
+                _playlist_change,
             )
         )
 

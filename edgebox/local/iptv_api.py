@@ -17,7 +17,8 @@ from edgebox.core.errors import (
 )
 from edgebox.iptv import model as iptv
 from edgebox.iptv.ratelimit import ClientLimits, Verdict
-from edgebox.local.http import json_error, read_json_object
+from edgebox.local.http import json_error, json_response, read_json_object
+from edgebox.local.iptvanswers import Answers
 from edgebox.local.iptvschema import (
     ACTIVATE_BODY,
     CHANNELS,
@@ -56,6 +57,7 @@ def activation_code(value: Any) -> str:
 def client_api(lan: Lan) -> Blueprint:
     bp = Blueprint("iptv", __name__, url_prefix="/api/client")
     catalog: Catalog = lan.iptv
+    answers = Answers(catalog)
     limits = ClientLimits()
 
     @bp.errorhandler(IptvError)
@@ -85,20 +87,7 @@ def client_api(lan: Lan) -> Blueprint:
     async def check_device() -> Response:
         body = await read_json_object(MAX_CLIENT_BODY)
         device = device_for(body.get("duid"))
-        now = catalog.now()
-        status = device.status(now)
-        out: dict[str, Any] = {"status": status}
-        if status == "expired":
-            out["message"] = "Device subscription has expired"
-        elif status == "disabled":
-            out["message"] = "Device is disabled"
-        out["device"] = device.public(now)
-        if status != "disabled":
-            out["channels"] = [
-                c.public() for c in iptv.visible_channels(device, catalog.channels, now)
-            ]
-            out["news"] = [n.public() for n in iptv.newest_first(catalog.news)]
-        return jsonify(out)
+        return json_response(answers.check_device(device, catalog.now()))
 
     @bp.post("/register-device")
     @documented(
@@ -110,9 +99,10 @@ def client_api(lan: Lan) -> Blueprint:
     )
     async def register_device() -> tuple[Response, int]:
         body = await read_json_object(MAX_CLIENT_BODY)
-        key = "device_name" if "device_name" in body or "owner_name" not in body else "owner_name"
-        name = iptv.text_field(body, key)
         duid = iptv.check_duid(body["duid"]) if body.get("duid") is not None else None
+        key = "device_name" if "device_name" in body or "owner_name" not in body else "owner_name"
+        # TVs written for the origin implementation send their own DUID and no name.
+        name = duid if duid is not None and key not in body else iptv.text_field(body, key)
         device = await catalog.register(name, duid)
         now = catalog.now()
         shown = device.public(now) | {
@@ -149,9 +139,7 @@ def client_api(lan: Lan) -> Blueprint:
         now = catalog.now()
         if device.status(now) == "disabled":
             raise DeviceDisabled()
-        visible = iptv.visible_channels(device, catalog.channels, now)
-        order = {c.id: i for i, c in enumerate(catalog.channels, start=1)}
-        return jsonify({"channels": [c.public(order[c.id]) for c in visible]})
+        return json_response(answers.channel_list(device, now))
 
     @bp.get("/news")
     @documented(
@@ -164,7 +152,7 @@ def client_api(lan: Lan) -> Blueprint:
         device = device_for(request.args.get("duid"))
         if device.status(catalog.now()) == "disabled":
             raise DeviceDisabled()
-        return jsonify({"news": [n.public() for n in iptv.newest_first(catalog.news)]})
+        return json_response(answers.news_list())
 
     @bp.errorhandler(_Limited)
     async def limited(exc: _Limited) -> Response:

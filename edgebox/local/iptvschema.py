@@ -131,7 +131,11 @@ REGISTER_BODY = {
             "description": "the TV's own id; generated when absent",
         },
     },
-    "required": ["device_name"],
+    "description": "`device_name`, or the TV's own `duid` alone (the name is then the DUID)",
+    "anyOf": [
+        {"required": ["device_name"]},
+        {"required": ["duid"], "properties": {"duid": DUID}},
+    ],
 }
 ACTIVATE_BODY = {
     "type": "object",

@@ -27,7 +27,14 @@ from edgebox.core.errors import (
 from edgebox.ledsign import model as ledsign
 from edgebox.ledsign.model import LedImage
 from edgebox.local import ledschema as S
-from edgebox.local.http import BodyTooLarge, json_error, read_body, read_json_object
+from edgebox.local.http import (
+    BodyTooLarge,
+    encode,
+    json_error,
+    json_response,
+    read_body,
+    read_json_object,
+)
 from edgebox.local.openapi import documented
 from edgebox.local.signauth import refuse_without_sign_token
 
@@ -62,6 +69,7 @@ def led_canvas(lan: Lan) -> tuple[int, int]:
 def led_api(lan: Lan) -> Blueprint:
     bp = Blueprint("led", __name__)
     hub = lan.hub
+    listed: list[Any] = [None, b""]
     bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
 
     def parse(body: Any, make_id: Any = ledsign.new_id) -> ledsign.LedItem:
@@ -88,7 +96,11 @@ def led_api(lan: Lan) -> Blueprint:
     @bp.get("/api/playlist/items")
     @documented("The LED playlist, in play order", response=S.ITEMS)
     async def list_items() -> Response:
-        return jsonify([ledsign.item_to_json(i) for i in hub.led_items])
+        # Encoded once per playlist change (the hub replaces the tuple), not once per request.
+        items = hub.led_items
+        if listed[0] is not items:
+            listed[:] = [items, encode([ledsign.item_to_json(i) for i in items])]
+        return json_response(listed[1])
 
     @bp.post("/api/playlist/items")
     @documented(

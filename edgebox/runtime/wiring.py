@@ -23,7 +23,7 @@ from edgebox.ledsign.player import Player
 from edgebox.ledsign.preview import preview_expiry
 from edgebox.local.context import Lan
 from edgebox.local.server import serve_lan
-from edgebox.runtime import health
+from edgebox.runtime import gcpolicy, health
 from edgebox.runtime.box import Box, open_box
 from edgebox.runtime.cloud import CloudParts, cloud_services, open_cloud
 from edgebox.runtime.systemd import watchdog
@@ -179,6 +179,7 @@ async def run_until_signal(box: Box, on_ready: Callable[[Box], None] | None = No
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(run, box)
+            gcpolicy.settle()
             if box.notifier is not None:
                 box.notifier.ready(f"serving on {', '.join(box.lan_urls)}")
             if on_ready is not None:

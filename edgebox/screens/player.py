@@ -32,7 +32,7 @@ from PIL import Image
 from edgebox.core.config import CanvasConfig
 from edgebox.core.values import MediaItem, Playlist, TextOverlay
 from edgebox.drivers.driver import PanelDriver
-from edgebox.hub import Hub, Playback
+from edgebox.hub import Hub, Playback, follow_brightness
 from edgebox.ledsign.render import Renderer
 from edgebox.screens import timeline as tl
 from edgebox.screens.decode import EPSILON, MEDIA_ERRORS, VideoReader, load_image, probe_video
@@ -559,6 +559,7 @@ class ScreenPlayer:
         period = 1.0 / self.canvas.fps
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(follow_brightness, self.hub, self.panels, lambda: self.last_frame)
             t0 = trio.current_time()
             task_status.started()
             n = 0

@@ -300,3 +300,35 @@ async def test_a_driver_shows_its_region_through_the_virtual_panel(
     await _frames_arrive(virtual, 1)
     assert virtual.image().getpixel((0, 0)) == (1, 1, 7)
     assert virtual.image().getpixel((3, 1)) == (4, 2, 7)
+
+
+async def test_a_loop_port_takes_frames_bigger_than_pyserials_loop_and_keeps_the_newest(
+    nursery: trio.Nursery,
+) -> None:
+    opened = []
+
+    def open_loop(url: str, baudrate: int) -> object:
+        from edgebox.drivers.serialport import open_serial
+
+        opened.append(open_serial(url, baudrate))
+        return opened[-1]
+
+    link = SerialLink("loop://", 2_000_000, open_port=open_loop)
+    await nursery.start(link.run)
+    frames = [adalight.encode(bytes([n]) * 6144) for n in range(12)]  # 6 KiB each
+    with trio.fail_after(5):
+        for frame in frames:
+            link.offer(frame)
+            while link.stats.frames_sent + link.stats.frames_dropped < frames.index(frame) + 1:
+                await trio.sleep(0.005)
+    assert link.stats.last_error is None and link.stats.opens == 1
+    port = opened[0]
+    kept = await trio.to_thread.run_sync(port.read, port.capacity)
+    assert kept.endswith(frames[-1]) and len(frames[-1]) < len(kept) <= port.capacity
+
+
+def test_a_loop_url_with_anything_after_it_is_refused() -> None:
+    from edgebox.drivers.loopback import LoopbackPort
+
+    with pytest.raises(ValueError, match="nothing after loop://"):
+        LoopbackPort("loop://?logging=debug")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 from edgebox.cache.store import Store
 from edgebox.core.errors import ValidationError
@@ -110,3 +111,86 @@ async def test_pause_and_play_keep_the_generation_and_the_player_moves_the_index
     assert hub.playback["front"].index == 0
     await hub.playing_at("front", hub.playback["front"].generation, 9)  # no such index
     assert hub.playback["front"].index == 0
+
+
+async def test_publishing_wakes_the_same_few_readers_for_one_or_a_thousand(hub: Hub) -> None:
+    """The writer's cost does not grow with the readers: it wakes at most WAKE_WIDTH of them,
+    and the woken ones pass the change on until every reader has it."""
+    from edgebox.feed import WAKE_WIDTH
+
+    async def read(got: list[int], ready: list[object]) -> None:
+        with hub.subscribe({"brightness"}) as sub:
+            ready.append(sub)
+            got.append((await sub.get()).value)
+
+    for readers in (1, 1000):
+        got: list[int] = []
+        ready: list[object] = []
+        async with trio.open_nursery() as nursery:
+            for _ in range(readers):
+                nursery.start_soon(read, got, ready)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(ready) == readers
+            before = trio.lowlevel.current_statistics().tasks_runnable
+            hub.publish("brightness", readers)
+            woken = trio.lowlevel.current_statistics().tasks_runnable - before
+            assert 1 <= woken <= min(readers, WAKE_WIDTH)
+        assert got == [readers] * readers
+
+
+async def test_readers_that_stop_waiting_do_not_stop_the_change_reaching_the_rest(
+    hub: Hub,
+) -> None:
+    got: list[int] = []
+    async with trio.open_nursery() as nursery:
+        scopes = []
+
+        async def read(quitter: bool) -> None:
+            with trio.CancelScope() as scope, hub.subscribe({"volume"}) as sub:
+                if quitter:
+                    scopes.append(scope)
+                got.append((await sub.get()).value)
+
+        for n in range(200):
+            nursery.start_soon(read, n % 3 != 0)
+        await trio.testing.wait_all_tasks_blocked()
+        for scope in scopes:
+            scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        hub.publish("volume", 7)
+    assert got == [7] * (200 - len(scopes))
+    assert hub.subscriber_count == 0
+
+
+async def test_a_reader_of_several_topics_gets_them_in_order_and_loses_only_the_oldest(
+    hub: Hub,
+) -> None:
+    with hub.subscribe({"a", "b"}, maxlen=5) as some, hub.subscribe(maxlen=100) as every:
+        for n in range(8):
+            hub.publish("a" if n % 3 else "b", n)
+            hub.publish("c", -n)
+        assert some.dropped == 3
+        assert [(await some.get()).value for _ in range(5)] == [3, 4, 5, 6, 7]
+        assert some.dropped == 3
+        seen = [(await every.get()).value for _ in range(16)]
+        assert seen == [v for n in range(8) for v in (n, -n)] and every.dropped == 0
+        hub.publish("b", 99)
+        assert (await some.get()).topic == "b"
+
+
+async def test_the_boxs_own_first_readers_are_woken_before_a_thousand_streams(hub: Hub) -> None:
+    from edgebox.feed import WAKE_WIDTH
+
+    order: list[str] = []
+
+    async def read(name: str, first: bool) -> None:
+        with hub.subscribe({"brightness"}, first=first) as sub:
+            await sub.get()
+            order.append(name)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(1001):
+            nursery.start_soon(read, f"stream {n}" if n else "panels", not n)
+            await trio.testing.wait_all_tasks_blocked()
+        hub.publish("brightness", 10)
+    assert len(order) == 1001 and "panels" in order[: WAKE_WIDTH + 1]

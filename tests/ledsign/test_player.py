@@ -216,3 +216,23 @@ async def test_pulling_one_pty_away_does_not_stop_the_other_and_it_comes_back(
         await right.wait_for(frames=5)  # type: ignore[attr-defined]
     assert box.panels["left"].stats.opens == 2
     assert box.supervisor.states["panel:right"].restarts == 0
+
+
+async def test_a_brightness_change_reaches_the_panels_without_waiting_for_the_next_tick(
+    hub: Hub, tmp_path: Path, mock_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """The clock stands still: no tick comes after the first frame, yet the new level shows."""
+    shown: list[int] = []
+
+    class Recorder:
+        def show(self, canvas: object, brightness: int) -> None:
+            shown.append(brightness)
+
+    canvas = CanvasConfig(name="main", width=64, height=32, fps=1.0)
+    player = Player(canvas, hub, [Recorder()], tmp_path)  # type: ignore[list-item]
+    await nursery.start(player.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert player.stats.frames == 1 and shown == [100]
+    await hub.set_brightness(40)
+    await trio.testing.wait_all_tasks_blocked()
+    assert shown == [100, 40] and player.stats.frames == 1

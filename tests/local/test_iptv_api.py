@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -126,6 +127,51 @@ async def test_check_device_answers_each_status_with_the_channels_it_may_see(
     assert missing.status_code == 404 and missing.json() == {"error": "Device not found"}
 
 
+async def test_answers_follow_every_catalog_edit_at_once_and_read_as_jsonify_writes(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """The channel and news parts are encoded once per catalog version: an edit must show in
+    the very next answer, to every kind of device, in every client route."""
+    await seed(admin)
+
+    async def seen() -> tuple[list[str], list[str], list[str], list[str]]:
+        check = await client.post("/api/client/check-device", json={"duid": "ACTIVE"})
+        expired = await client.post("/api/client/check-device", json={"duid": "EXPIRED"})
+        listed = await client.get("/api/client/channels", params={"duid": "ACTIVE"})
+        news = await client.get("/api/client/news", params={"duid": "ACTIVE"})
+        for r in (check, expired, listed, news):
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+            assert r.content == json.dumps(r.json(), separators=(",", ":")).encode() + b"\n"
+        return (
+            [c["name"] for c in check.json()["channels"]],
+            [c["name"] for c in expired.json()["channels"]],
+            [f"{c['name']}#{c['display_order']}" for c in listed.json()["channels"]],
+            [n["title"] for n in news.json()["news"]],
+        )
+
+    assert await seen() == (
+        ["Free", "Town", "Movies"],
+        ["Free", "Town"],
+        ["Free#1", "Town#2", "Movies#3"],
+        ["new", "old"],
+    )
+    ids = [c["id"] for c in (await admin.get("/api/admin/iptv/channels")).json()]
+    renamed = await admin.patch(f"/api/admin/iptv/channels/{ids[0]}", json={"name": "Free 2"})
+    assert renamed.status_code == 200
+    body = {"name": "Late", "url": "http://s.example/late", "type": "Local"}
+    assert (await admin.post("/api/admin/iptv/channels", json=body)).status_code == 201
+    body = {"title": "newest", "body": "text", "created_at": "2026-07-01T00:00:00Z"}
+    assert (await admin.post("/api/admin/iptv/news", json=body)).status_code == 201
+    assert await seen() == (
+        ["Free 2", "Town", "Movies", "Late"],
+        ["Free 2", "Town", "Late"],
+        ["Free 2#1", "Town#2", "Movies#3", "Late#4"],
+        ["newest", "new", "old"],
+    )
+    assert (await admin.delete(f"/api/admin/iptv/channels/{ids[2]}")).status_code == 204
+    assert (await seen())[0] == ["Free 2", "Town", "Late"]
+
+
 async def test_channels_and_news_follow_status_and_server_order(
     client: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
@@ -185,6 +231,23 @@ async def test_register_then_activate_once_with_the_right_code(
     assert twice.status_code == 409 and twice.json() == {"error": "Device already registered"}
     assert len(box.iptv.devices) == 1
     assert box.iptv.summary()["devices_active"] == 1
+
+
+async def test_a_tv_that_sends_only_its_duid_registers_under_that_name(
+    client: httpx.AsyncClient, box: wiring.Box
+) -> None:
+    made = await client.post("/api/client/register-device", json={"duid": "tv-lobby-01"})
+    assert made.status_code == 201
+    device = made.json()["device"]
+    assert device["duid"] == "tv-lobby-01" and device["owner_name"] == "tv-lobby-01"
+    assert device["status"] == "disabled" and len(device["activation_code"]) == 4
+    assert box.iptv.devices["tv-lobby-01"].owner_name == "tv-lobby-01"
+    again = await client.post("/api/client/register-device", json={"duid": "tv-lobby-01"})
+    assert again.status_code == 409
+    for body in ({}, {"duid": None}, {"duid": "bad duid"}, {"device_name": "", "duid": "x1"}):
+        refused = await client.post("/api/client/register-device", json=body)
+        assert refused.status_code == 400, body
+    assert list(box.iptv.devices) == ["tv-lobby-01"]
 
 
 @pytest.mark.parametrize(

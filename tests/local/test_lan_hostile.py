@@ -325,6 +325,10 @@ async def test_a_thousand_idle_event_streams_leave_the_box_answering_and_free_th
 ) -> None:
     streams_wanted = 1000
     allow_open_files(2 * streams_wanted + 512)  # both ends live in this process
+    # The box's own services subscribe as they start; count from when they all run.
+    with trio.fail_after(10):
+        while not all(s.status == "running" for s in box.supervisor.states.values()):
+            await trio.sleep(0.005)
     subscribers, files = box.hub.subscriber_count, open_files()
     request = b"GET /api/events/brightness HTTP/1.1\r\nHost: box\r\n\r\n"
     streams: list[trio.SocketStream] = []
