@@ -87,9 +87,15 @@ def cmdline_txt(root_partuuid: str) -> str:
 
 
 def stage(root: Path) -> None:
-    """The slot switch, in every arm64 root: the same root boots a UEFI board or a Pi."""
+    """The slot switch, in every arm64 root: the same root boots a UEFI board or a Pi. The
+    copies raspi-firmware's kernel hook made in /boot/firmware go: the boot partitions are
+    generated from the root's own files, and the root would carry the kernel twice."""
     source = Path(raspi_slot.__file__).read_bytes()
     rootfs.install_file(root / SCRIPT, source, 0o755)
+    firmware = root / "boot/firmware"
+    if firmware.is_dir():
+        shutil.rmtree(firmware)
+        firmware.mkdir(mode=0o755)
 
 
 def kernel_release(root: Path) -> str:

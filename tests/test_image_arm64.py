@@ -302,8 +302,11 @@ def test_arm64_units_verify_and_the_service_may_open_pl011_ports(
     tmp_path: Path, root: Path
 ) -> None:
     venue = write_venue(tmp_path / "venue.toml", sn=SN)
+    (root / "boot/firmware").mkdir()
+    (root / "boot/firmware/vmlinuz").write_bytes(b"raspi-firmware's hook copied the kernel")
     rootfs.stage(root, venue, config.load(venue), version="1", extra_trees=arch.ARM64.trees)
     raspi.stage(root)
+    assert list((root / "boot/firmware").iterdir()) == []
     shutil.copytree("/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     entry_point = root / str(rootfs.VENV).lstrip("/") / "bin/edgebox"
     entry_point.parent.mkdir(parents=True)
