@@ -286,6 +286,8 @@ def install_packages(root: Path, target: Arch = arch.AMD64) -> None:
         if deb.name.endswith((f"_{target.name}.deb", "_all.deb")):
             keep(deb, archives / deb.name)
     apt = ["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold"]
+    if target.foreign:
+        exclude_pruned_modules(root)
     with host_dns(root):
         in_root(root, "apt-get", "-q", "update")
         in_root(root, *apt, "dist-upgrade")
@@ -295,12 +297,29 @@ def install_packages(root: Path, target: Arch = arch.AMD64) -> None:
     in_root(root, "apt-get", "clean")
 
 
+def exclude_pruned_modules(root: Path) -> None:
+    """dpkg never unpacks the modules prune_kernel would delete, so the initramfs the kernel's
+    installation builds is already the final one: under emulation each build of it takes
+    minutes."""
+    lines = [
+        f"path-exclude=/usr/lib/modules/*/kernel/{subtree}{files}"
+        for subtree in PRUNED_MODULES
+        for files in ("", "/*")
+    ]
+    (root / "etc/dpkg/dpkg.cfg.d/edgebox-pruned-modules").write_text("\n".join(lines) + "\n")
+
+
 def prune_kernel(root: Path) -> None:
+    pruned = False
     for modules in (root / "usr/lib/modules").iterdir():
         for subtree in PRUNED_MODULES:
-            shutil.rmtree(modules / "kernel" / subtree, ignore_errors=True)
+            tree = modules / "kernel" / subtree
+            if tree.exists():
+                pruned = pruned or any(path.is_file() for path in tree.rglob("*"))
+                shutil.rmtree(tree)
         in_root(root, "depmod", modules.name)
-    in_root(root, "update-initramfs", "-u", "-k", "all")
+    if pruned:
+        in_root(root, "update-initramfs", "-u", "-k", "all")
 
 
 def install_venv(root: Path, wheels: Path) -> None:
