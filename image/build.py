@@ -288,7 +288,7 @@ def install_packages(root: Path, target: Arch = arch.AMD64) -> None:
     apt = ["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold"]
     if target.foreign:
         exclude_pruned_modules(root)
-    with host_dns(root):
+    with host_dns(root), initramfs_built_once(root, target):
         in_root(root, "apt-get", "-q", "update")
         in_root(root, *apt, "dist-upgrade")
         in_root(root, *apt, "install", "--no-install-recommends", *target.packages)
@@ -307,6 +307,21 @@ def exclude_pruned_modules(root: Path) -> None:
         for files in ("", "/*")
     ]
     (root / "etc/dpkg/dpkg.cfg.d/edgebox-pruned-modules").write_text("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def initramfs_built_once(root: Path, target: Arch) -> Iterator[None]:
+    """For a foreign root, only the kernel's installation builds the initramfs: the updates
+    that packages' triggers ask for (`update-initramfs -u`) are off while apt runs."""
+    conf = root / "etc/initramfs-tools/update-initramfs.conf"
+    original = conf.read_text() if target.foreign and conf.exists() else None
+    if original is not None:
+        conf.write_text(original.replace("update_initramfs=yes", "update_initramfs=no"))
+    try:
+        yield
+    finally:
+        if original is not None:
+            conf.write_text(original)
 
 
 def prune_kernel(root: Path) -> None:

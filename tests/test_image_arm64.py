@@ -8,6 +8,7 @@ The slow tests at the end (`make image-test ARCH=arm64`) build the arm64 image a
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -400,3 +401,33 @@ def test_the_arm64_image_boots_on_qemu_virt_serves_and_survives_kill_9(
     report(f"arm64 kill -9 to serving again: {time.monotonic() - killed_at:.1f} s")
     assert shell.check("systemctl show -p NRestarts --value edgebox") == "1"
     assert httpx.get(machine.url + "/api/playlist/items", timeout=10).status_code == 200
+
+
+def test_a_foreign_root_builds_its_initramfs_once_without_the_pruned_modules(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    (root / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True)
+    build.exclude_pruned_modules(root)
+    patterns = [
+        line.removeprefix("path-exclude=")
+        for line in (root / "etc/dpkg/dpkg.cfg.d/edgebox-pruned-modules").read_text().split()
+    ]
+    modules = f"/usr/lib/modules/{RELEASE}/kernel"
+
+    def excluded(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)  # as dpkg matches
+
+    assert excluded(f"{modules}/drivers/gpu/drm/vc4/vc4.ko.xz")
+    assert excluded(f"{modules}/drivers/gpu") and excluded(f"{modules}/sound/core/snd.ko.xz")
+    assert not excluded(f"{modules}/drivers/gpio/gpio-raspberrypi-exp.ko.xz")
+    assert not excluded(f"{modules}/drivers/usb/serial/ftdi_sio.ko.xz")
+
+    conf = root / "etc/initramfs-tools/update-initramfs.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("update_initramfs=yes\nbackup_initramfs=no\n")
+    with build.initramfs_built_once(root, arch.ARM64):
+        assert conf.read_text() == "update_initramfs=no\nbackup_initramfs=no\n"
+    assert conf.read_text() == "update_initramfs=yes\nbackup_initramfs=no\n"
+    with build.initramfs_built_once(root, arch.AMD64):  # this host's own: as it always was
+        assert conf.read_text() == "update_initramfs=yes\nbackup_initramfs=no\n"
