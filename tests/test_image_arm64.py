@@ -329,7 +329,13 @@ CONSOLE_TREE = Path(__file__).with_name("image") / "console-arm64"
 
 
 @pytest.fixture(scope="module")
-def built_arm64(tmp_path_factory: pytest.TempPathFactory) -> build.Outputs:
+def arm64_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The arm64 UEFI disk, built here; or, with EDGEBOX_ARM64_IMAGE, one built before with the
+    test shell (`python -m image build --arch arm64 --extra-tree tests/image/console-arm64`):
+    the build alone takes the better part of an hour under emulation."""
+    prebuilt = os.environ.get("EDGEBOX_ARM64_IMAGE")
+    if prebuilt:
+        return Path(prebuilt)
     assert os.geteuid() == 0, "the image build needs root (debootstrap, chroot)"
     top = tmp_path_factory.mktemp("image-arm64")
     venue = write_venue(top / "venue.toml", sn=SN)
@@ -347,13 +353,13 @@ def built_arm64(tmp_path_factory: pytest.TempPathFactory) -> build.Outputs:
         for p in (outputs.image, outputs.raspi, outputs.bundle)
     )
     report(f"arm64 build {outputs.seconds:.0f} s; {sizes}")
-    return outputs
+    return outputs.image
 
 
 @pytest.fixture
-def arm64_machine(built_arm64: build.Outputs, tmp_path: Path) -> Iterator[vm.Machine]:
+def arm64_machine(arm64_image: Path, tmp_path: Path) -> Iterator[vm.Machine]:
     with vm.HostCloud() as cloud:
-        disk = vm.overlay(built_arm64.image, tmp_path / "disk.qcow2")
+        disk = vm.overlay(arm64_image, tmp_path / "disk.qcow2")
         guest = vm.Machine(disk, tmp_path, cloud_port=cloud.port, arch="arm64")
         yield guest
         guest.power_cut()
