@@ -35,6 +35,8 @@ class Arch:
     components: tuple[str, ...] = ("main",)
     trees: tuple[Path, ...] = ()  # copied over the root after image/rootfs/
     raspi: bool = False  # also a Raspberry Pi disk from the same root
+    # Mount points that packages' scripts insist on while they are installed (a tmpfs then).
+    scratch_mounts: tuple[str, ...] = ()
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -102,6 +104,7 @@ ARM64 = Arch(
     components=("main", "non-free-firmware"),
     trees=(HERE / "rootfs-arm64",),
     raspi=True,
+    scratch_mounts=("/boot/firmware",),
 )
 ARCHES = {arch.name: arch for arch in (AMD64, ARM64)}
 

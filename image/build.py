@@ -291,7 +291,8 @@ def install_packages(root: Path, target: Arch = arch.AMD64) -> None:
     with host_dns(root), initramfs_built_once(root, target):
         in_root(root, "apt-get", "-q", "update")
         in_root(root, *apt, "dist-upgrade")
-        in_root(root, *apt, "install", "--no-install-recommends", *target.packages)
+        install = [*apt, "install", "--no-install-recommends", *target.packages]
+        in_root(root, *scratch_mounts(root, target), *install)
     for deb in archives.glob("*.deb"):
         keep(deb, DEB_CACHE / deb.name)
     in_root(root, "apt-get", "clean")
@@ -307,6 +308,18 @@ def exclude_pruned_modules(root: Path) -> None:
         for files in ("", "/*")
     ]
     (root / "etc/dpkg/dpkg.cfg.d/edgebox-pruned-modules").write_text("\n".join(lines) + "\n")
+
+
+def scratch_mounts(root: Path, target: Arch) -> list[str]:
+    """A prefix for a chroot command that mounts a tmpfs on each of the architecture's scratch
+    mount points first (raspi-firmware's scripts refuse to run unless /boot/firmware is a mount
+    point, then copy the kernel there): what they write stays out of the root."""
+    if not target.scratch_mounts:
+        return []
+    for directory in target.scratch_mounts:
+        (root / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    script = 'for d in {}; do mount -t tmpfs scratch "$d" || exit 1; done; exec "$@"'
+    return ["sh", "-c", script.format(" ".join(target.scratch_mounts)), "sh"]
 
 
 @contextlib.contextmanager

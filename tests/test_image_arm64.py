@@ -437,3 +437,29 @@ def test_a_foreign_root_builds_its_initramfs_once_without_the_pruned_modules(
     assert conf.read_text() == "update_initramfs=yes\nbackup_initramfs=no\n"
     with build.initramfs_built_once(root, arch.AMD64):  # this host's own: as it always was
         assert conf.read_text() == "update_initramfs=yes\nbackup_initramfs=no\n"
+
+
+def test_raspi_firmware_s_scripts_get_a_scratch_boot_firmware_not_the_root(tmp_path: Path) -> None:
+    """The command runs only once /boot/firmware is mounted; `mount` is a stand-in here (the
+    real one runs in the chroot's own mount namespace)."""
+    root = tmp_path / "root"
+    prefix = build.scratch_mounts(root, arch.ARM64)
+    assert (root / "boot/firmware").is_dir()
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    mount = stubs / "mount"
+    for status in (1, 0):
+        mount.write_text(f'#!/bin/sh\necho "mount $*" >> {tmp_path}/mounts\nexit {status}\n')
+        mount.chmod(0o755)
+        result = subprocess.run(
+            [*prefix, "echo", "ran"],
+            capture_output=True,
+            text=True,
+            env={"PATH": f"{stubs}:/usr/bin:/bin"},
+            check=False,
+        )
+        assert (result.returncode, result.stdout) == ((1, "") if status else (0, "ran\n"))
+    assert (tmp_path / "mounts").read_text().splitlines() == [
+        "mount -t tmpfs scratch /boot/firmware"
+    ] * 2
+    assert build.scratch_mounts(root, arch.AMD64) == []
