@@ -600,6 +600,7 @@ def build(
     partial = out / f".{name}.img.part"
     assemble(partial, {**images, "root-b": None}, layout, identity, target)
     os.replace(partial, image)
+    pi_image = None
     if target.raspi:
         log("the Raspberry Pi disk, from the same root")
         pi_image = raspi.build_disk(out / f"{name}.raspi.img", work, root, images, cfg, layout)
@@ -614,8 +615,7 @@ def build(
         initrd=initrd,
         root_img=images["root-a"],
     )
-    pi = pi_image if target.raspi else None
-    return Outputs(image, bundle, version, time.monotonic() - started, pi)
+    return Outputs(image, bundle, version, time.monotonic() - started, pi_image)
 
 
 def describe(path: Path) -> str:
