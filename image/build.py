@@ -337,7 +337,7 @@ def initramfs_built_once(root: Path, target: Arch) -> Iterator[None]:
             conf.write_text(original)
 
 
-def prune_kernel(root: Path) -> None:
+def prune_kernel(root: Path, target: Arch = arch.AMD64) -> None:
     pruned = False
     for modules in (root / "usr/lib/modules").iterdir():
         for subtree in PRUNED_MODULES:
@@ -346,8 +346,8 @@ def prune_kernel(root: Path) -> None:
                 pruned = pruned or any(path.is_file() for path in tree.rglob("*"))
                 shutil.rmtree(tree)
         in_root(root, "depmod", modules.name)
-    if pruned:
-        in_root(root, "update-initramfs", "-u", "-k", "all")
+    if pruned:  # raspi-firmware's initramfs hook wants its mount point here too
+        in_root(root, *scratch_mounts(root, target), "update-initramfs", "-u", "-k", "all")
 
 
 def install_venv(root: Path, wheels: Path) -> None:
@@ -574,7 +574,7 @@ def build(
     debootstrap(root, target)
     log("security updates and the kernel")
     install_packages(root, target)
-    prune_kernel(root)
+    prune_kernel(root, target)
     log("the venv, the user, the box's files")
     add_user(root)
     install_venv(root, wheels)
