@@ -303,7 +303,8 @@ def exclude_pruned_modules(root: Path) -> None:
     installation builds is already the final one: under emulation each build of it takes
     minutes."""
     lines = [
-        f"path-exclude=/usr/lib/modules/*/kernel/{subtree}{files}"
+        f"path-exclude={top}/modules/*/kernel/{subtree}{files}"
+        for top in ("/lib", "/usr/lib")  # dpkg matches the package's own paths: bookworm's /lib
         for subtree in PRUNED_MODULES
         for files in ("", "/*")
     ]
