@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
+# The image's CPU architecture: amd64, or arm64 (generic UEFI boards and the Raspberry Pi 4).
+ARCH ?= amd64
+IMAGE_TESTS := $(if $(filter arm64,$(ARCH)),tests/system/test_image_arm64.py,tests/system/test_image.py)
 
 .PHONY: setup system-deps demo test soak lint bench clean image image-test
 
@@ -35,14 +38,15 @@ soak: $(STAMP)
 
 # One venue's disk image and update bundle, from Debian packages (as root): out/<venue>.img
 image: $(STAMP)
-	@test -n "$(VENUE)" || { echo "usage: make image VENUE=path/to/venue.toml" >&2; exit 2; }
+	@test -n "$(VENUE)" || { echo "usage: make image VENUE=path/to/venue.toml [ARCH=arm64]" >&2; exit 2; }
 	tools/system-deps image
-	$(BIN)/python -m image build $(VENUE)
+	$(BIN)/python -m image build --arch $(ARCH) $(VENUE)
 
 # Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
+# ARCH=arm64: the arm64 image on qemu's virt machine, serving and kill -9 (software emulation).
 image-test: $(STAMP)
 	tools/system-deps image
-	$(BIN)/python -m pytest -m image -s tests/system/test_image.py
+	$(BIN)/python -m pytest -m image -s $(IMAGE_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,10 +28,12 @@ from edgebox.cli import main as cli
 from edgebox.core import config
 from edgebox.core.config import VenueConfig
 from edgebox.core.errors import EdgeboxError
-from image import rootfs, update
+from image import arch, raspi, rootfs, update
+from image.arch import Arch
 
 PROJECT = rootfs.HERE.parent
 SUITE = "bookworm"
+DEBIAN_PYTHON = "3.11"  # bookworm's python3, whose ABI a foreign image's wheels must match
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
 DEB_CACHE = Path("/var/cache/edgebox-debootstrap")
@@ -50,7 +52,6 @@ BASE_PACKAGES = (
     "python3",
     "python3-venv",
 )
-KERNEL = "linux-image-amd64"
 # Kernel modules no box uses (graphics, sound, cameras, radios, exotic buses): 170 MB less to
 # flash and to send with every update. USB serial, storage, wired network and file systems stay.
 PRUNED_MODULES = (
@@ -91,8 +92,6 @@ HOST_TOOLS = {
 }
 GPT_TYPES = {
     "esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
-    "root-a": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",  # Linux root (x86-64)
-    "root-b": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
     "data": "0FC63DAF-8483-4772-8E79-3D69D8477DE4",  # Linux file system data
 }
 CHROOT_ENV = {
@@ -126,6 +125,7 @@ class Outputs:
     bundle: Path
     version: str
     seconds: float
+    raspi: Path | None = None  # arm64: the same system for a Raspberry Pi 4
 
 
 def log(message: str) -> None:
@@ -185,7 +185,7 @@ def check_venue(venue_file: Path) -> VenueConfig:
     return cfg
 
 
-def check_host() -> None:
+def check_host(target: Arch = arch.AMD64) -> None:
     missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
     if missing:
         raise ImageError(
@@ -193,6 +193,9 @@ def check_host() -> None:
         )
     if os.geteuid() != 0:
         raise ImageError("debootstrap and chroot need root: run the build as root")
+    problem = target.binfmt_problem()
+    if problem is not None:
+        raise ImageError(f"cannot build for {target.name} here: {problem}")
 
 
 def remove_tree(path: Path) -> None:
@@ -207,8 +210,9 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def build_wheels(work: Path) -> Path:
-    """The project's wheel and its dependencies at the versions the project's .venv runs."""
+def build_wheels(work: Path, target: Arch = arch.AMD64) -> Path:
+    """The project's wheel and its dependencies at the versions the project's .venv runs; for a
+    foreign architecture, PyPI's binary wheels for it (pip refuses a dependency that has none)."""
     wheels = work / "wheels"
     remove_tree(wheels)
     wheels.mkdir(parents=True)
@@ -219,20 +223,29 @@ def build_wheels(work: Path) -> Path:
     freeze = run([python, "-m", "pip", "freeze", "--exclude-editable"], capture=True)
     constraints = work / "constraints.txt"
     constraints.write_text(freeze)
-    run([python, "-m", "pip", "wheel", quiet, "--wheel-dir", wheels, "-c", constraints, own])
+    if target.foreign:
+        fetch = ["download", quiet, *arch.wheel_argv(target, DEBIAN_PYTHON), "--dest", wheels]
+        run([python, "-m", "pip", *fetch, "-c", constraints, own])
+    else:
+        run([python, "-m", "pip", "wheel", quiet, "--wheel-dir", wheels, "-c", constraints, own])
     return wheels
 
 
-def debootstrap(root: Path) -> None:
+def debootstrap(root: Path, target: Arch = arch.AMD64) -> None:
+    """A foreign root is unpacked on the host, then configured inside it under qemu-user."""
     DEB_CACHE.mkdir(parents=True, exist_ok=True)
     run(
         [
             *("unshare", "--mount", "--fork", "debootstrap", "--variant=minbase"),
+            f"--arch={target.name}",
+            *(["--foreign"] if target.foreign else []),
             *(f"--cache-dir={DEB_CACHE}", "--include=" + ",".join(BASE_PACKAGES)),
             *(SUITE, root, MIRROR),
         ],
         quiet=True,
     )
+    if target.foreign:
+        in_root(root, "/debootstrap/debootstrap", "--second-stage")
 
 
 @contextlib.contextmanager
@@ -260,32 +273,83 @@ def keep(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-def install_packages(root: Path) -> None:
-    """Security and point-release updates, then the kernel; the .debs are kept for next time."""
+def install_packages(root: Path, target: Arch = arch.AMD64) -> None:
+    """Security and point-release updates, then the kernel; the .debs are kept for next time
+    (one cache for every architecture: a .deb's name ends in its own)."""
+    components = " ".join(target.components)
     (root / "etc/apt/sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\n"
-        f"deb {MIRROR} {SUITE}-updates main\n"
-        f"deb {SECURITY} {SUITE}-security main\n"
+        f"deb {MIRROR} {SUITE} {components}\n"
+        f"deb {MIRROR} {SUITE}-updates {components}\n"
+        f"deb {SECURITY} {SUITE}-security {components}\n"
     )
     archives = root / "var/cache/apt/archives"
     for deb in DEB_CACHE.glob("*.deb"):
-        keep(deb, archives / deb.name)
+        if deb.name.endswith((f"_{target.name}.deb", "_all.deb")):
+            keep(deb, archives / deb.name)
     apt = ["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold"]
-    with host_dns(root):
+    if target.foreign:
+        exclude_pruned_modules(root)
+    with host_dns(root), initramfs_built_once(root, target):
         in_root(root, "apt-get", "-q", "update")
         in_root(root, *apt, "dist-upgrade")
-        in_root(root, *apt, "install", "--no-install-recommends", KERNEL)
+        install = [*apt, "install", "--no-install-recommends", *target.packages]
+        in_root(root, *scratch_mounts(root, target), *install)
     for deb in archives.glob("*.deb"):
         keep(deb, DEB_CACHE / deb.name)
     in_root(root, "apt-get", "clean")
 
 
-def prune_kernel(root: Path) -> None:
+def exclude_pruned_modules(root: Path) -> None:
+    """dpkg never unpacks the modules prune_kernel would delete, so the initramfs the kernel's
+    installation builds is already the final one: under emulation each build of it takes
+    minutes."""
+    lines = [
+        f"path-exclude={top}/modules/*/kernel/{subtree}{files}"
+        for top in ("/lib", "/usr/lib")  # dpkg matches the package's own paths: bookworm's /lib
+        for subtree in PRUNED_MODULES
+        for files in ("", "/*")
+    ]
+    (root / "etc/dpkg/dpkg.cfg.d/edgebox-pruned-modules").write_text("\n".join(lines) + "\n")
+
+
+def scratch_mounts(root: Path, target: Arch) -> list[str]:
+    """A prefix for a chroot command that mounts a tmpfs on each of the architecture's scratch
+    mount points first (raspi-firmware's scripts refuse to run unless /boot/firmware is a mount
+    point, then copy the kernel there): what they write stays out of the root."""
+    if not target.scratch_mounts:
+        return []
+    for directory in target.scratch_mounts:
+        (root / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    script = 'for d in {}; do mount -t tmpfs scratch "$d" || exit 1; done; exec "$@"'
+    return ["sh", "-c", script.format(" ".join(target.scratch_mounts)), "sh"]
+
+
+@contextlib.contextmanager
+def initramfs_built_once(root: Path, target: Arch) -> Iterator[None]:
+    """For a foreign root, only the kernel's installation builds the initramfs: the updates
+    that packages' triggers ask for (`update-initramfs -u`) are off while apt runs."""
+    conf = root / "etc/initramfs-tools/update-initramfs.conf"
+    original = conf.read_text() if target.foreign and conf.exists() else None
+    if original is not None:
+        conf.write_text(original.replace("update_initramfs=yes", "update_initramfs=no"))
+    try:
+        yield
+    finally:
+        if original is not None:
+            conf.write_text(original)
+
+
+def prune_kernel(root: Path, target: Arch = arch.AMD64) -> None:
+    pruned = False
     for modules in (root / "usr/lib/modules").iterdir():
         for subtree in PRUNED_MODULES:
-            shutil.rmtree(modules / "kernel" / subtree, ignore_errors=True)
+            tree = modules / "kernel" / subtree
+            if tree.exists():
+                pruned = pruned or any(path.is_file() for path in tree.rglob("*"))
+                shutil.rmtree(tree)
         in_root(root, "depmod", modules.name)
-    in_root(root, "update-initramfs", "-u", "-k", "all")
+    if pruned:  # raspi-firmware's initramfs hook wants its mount point here too
+        in_root(root, *scratch_mounts(root, target), "update-initramfs", "-u", "-k", "all")
 
 
 def install_venv(root: Path, wheels: Path) -> None:
@@ -388,9 +452,9 @@ def shrink_ext4(path: Path) -> None:
     os.truncate(path, int(fields["Block count"]) * int(fields["Block size"]))
 
 
-def make_esp(path: Path, tree: Path, mib: int) -> None:
+def make_esp(path: Path, tree: Path, mib: int, label: str = "ESP") -> None:
     path.unlink(missing_ok=True)
-    run(["mkfs.vfat", "-F", "32", "-n", "ESP", "-C", path, str(mib * 1024)], quiet=True)
+    run(["mkfs.vfat", "-F", "32", "-n", label, "-C", path, str(mib * 1024)], quiet=True)
     env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
     for item in sorted(tree.iterdir()):
         run(["mcopy", "-i", path, "-s", "-p", "-Q", item, "::/"], env=env)
@@ -418,24 +482,46 @@ def sparse_copy(source: Path, dest_fd: int, offset: int) -> None:
 
 
 def assemble(
-    disk: Path, parts: dict[str, Path | None], layout: Layout, identity: rootfs.Identity
+    disk: Path,
+    parts: dict[str, Path | None],
+    layout: Layout,
+    identity: rootfs.Identity,
+    target: Arch = arch.AMD64,
 ) -> None:
     """A GPT disk: 1 MiB for the table, the partitions in order, and the backup table at the end."""
+    types = {**GPT_TYPES, "root-a": target.root_type, "root-b": target.root_type}
     sizes = layout.sizes()
-    total = MIB + sum(sizes.values()) * MIB + MIB
+    table = [
+        Partition(label, sizes[label], types[label], identity.partuuids[label], parts.get(label))
+        for label in rootfs.PARTITIONS
+    ]
+    write_gpt(disk, table, identity.disk_guid)
+
+
+@attrs.frozen
+class Partition:
+    label: str
+    mib: int
+    type: str
+    uuid: str
+    image: Path | None  # its contents; None leaves it unwritten
+
+
+def write_gpt(disk: Path, table: Sequence[Partition], disk_guid: str) -> None:
+    total = MIB + sum(p.mib for p in table) * MIB + MIB
     disk.unlink(missing_ok=True)
     with update.private(disk) as f:
         f.truncate(total)
-    lines = ["label: gpt", f"label-id: {identity.disk_guid}", "unit: sectors", "first-lba: 2048"]
+    lines = ["label: gpt", f"label-id: {disk_guid}", "unit: sectors", "first-lba: 2048"]
     start = MIB
     offsets = {}
-    for label in rootfs.PARTITIONS:
-        size = sizes[label] * MIB
+    for part in table:
+        size = part.mib * MIB
         lines.append(
-            f"start={start // 512}, size={size // 512}, type={GPT_TYPES[label]},"
-            f" uuid={identity.partuuids[label]}, name={label}"
+            f"start={start // 512}, size={size // 512}, type={part.type},"
+            f" uuid={part.uuid}, name={part.label}"
         )
-        offsets[label] = start
+        offsets[part.label] = start
         start += size
     run(
         ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", disk],
@@ -443,11 +529,11 @@ def assemble(
     )
     fd = os.open(disk, os.O_WRONLY)
     try:
-        for label, image in parts.items():
-            if image is not None:
-                if image.stat().st_size > sizes[label] * MIB:
-                    raise ImageError(f"{label}: {image} is larger than its partition")
-                sparse_copy(image, fd, offsets[label])
+        for part in table:
+            if part.image is not None:
+                if part.image.stat().st_size > part.mib * MIB:
+                    raise ImageError(f"{part.label}: {part.image} is larger than its partition")
+                sparse_copy(part.image, fd, offsets[part.label])
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -469,10 +555,11 @@ def build(
     version: str | None = None,
     layout: Layout = Layout(),
     extra_trees: Sequence[Path] = (),
+    target: Arch = arch.AMD64,
 ) -> Outputs:
     started = time.monotonic()
     cfg = check_venue(venue_file)
-    check_host()
+    check_host(target)
     version = version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
     name = rootfs.image_name(cfg)
     identity = rootfs.Identity.of(cfg.device.sn_number)
@@ -484,22 +571,24 @@ def build(
     work.chmod(0o700)  # its trees and file system images hold the venue file
 
     log(f"wheels for edgebox and its dependencies -> {work / 'wheels'}")
-    wheels = build_wheels(work)
-    log(f"debootstrap {SUITE} -> {root}")
-    debootstrap(root)
+    wheels = build_wheels(work, target)
+    log(f"debootstrap {SUITE} {target.name} -> {root}")
+    debootstrap(root, target)
     log("security updates and the kernel")
-    install_packages(root)
-    prune_kernel(root)
+    install_packages(root, target)
+    prune_kernel(root, target)
     log("the venv, the user, the box's files")
     add_user(root)
     install_venv(root, wheels)
-    rootfs.stage(root, venue_file, cfg, version=version, extra_trees=extra_trees)
+    rootfs.stage(root, venue_file, cfg, version=version, extra_trees=[*target.trees, *extra_trees])
+    if target.raspi:
+        raspi.stage(root)
     slim(root)
     configure(root)
     finish(root)
 
     log("partitions")
-    rootfs.esp_tree(esp, root, cfg, version=version)
+    rootfs.esp_tree(esp, root, cfg, version=version, target=target)
     rootfs.data_tree(data, group_id(root, "systemd-journal"))
     images = {label: work / f"{label}.img" for label in ("esp", "root-a", "data")}
     sizes = layout.sizes()
@@ -511,8 +600,12 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     image = out / f"{name}.img"
     partial = out / f".{name}.img.part"
-    assemble(partial, {**images, "root-b": None}, layout, identity)
+    assemble(partial, {**images, "root-b": None}, layout, identity, target)
     os.replace(partial, image)
+    pi_image = None
+    if target.raspi:
+        log("the Raspberry Pi disk, from the same root")
+        pi_image = raspi.build_disk(out / f"{name}.raspi.img", work, root, images, cfg, layout)
     kernel, initrd = rootfs.boot_files(root)
     bundle = out / f"{name}.update.tar"
     update.write_bundle(
@@ -524,7 +617,7 @@ def build(
         initrd=initrd,
         root_img=images["root-a"],
     )
-    return Outputs(image, bundle, version, time.monotonic() - started)
+    return Outputs(image, bundle, version, time.monotonic() - started, pi_image)
 
 
 def describe(path: Path) -> str:
@@ -543,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", default=None, help="image version (default: the UTC build time)")
     p.add_argument("--slot-mib", type=int, default=Layout().slot)
     p.add_argument("--data-mib", type=int, default=Layout().data)
+    p.add_argument("--arch", choices=sorted(arch.ARCHES), default=arch.AMD64.name)
     p.add_argument(
         "--extra-tree", type=Path, action="append", default=[], help="copied over the root last"
     )
@@ -555,6 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             version=args.version,
             layout=Layout(slot=args.slot_mib, data=args.data_mib),
             extra_trees=args.extra_tree,
+            target=arch.by_name(args.arch),
         )
     except ImageError as exc:
         print(f"image: {exc}", file=sys.stderr)
@@ -566,4 +661,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"version {result.version}, built in {result.seconds:.0f} s")
     print(describe(result.image))
     print(describe(result.bundle))
+    if result.raspi is not None:
+        print(describe(result.raspi))
     return 0

@@ -19,6 +19,7 @@ import attrs
 
 from edgebox.core.config import VenueConfig
 from image import update
+from image.arch import AMD64, Arch
 
 HERE = Path(__file__).parent
 OVERLAY = HERE / "rootfs"
@@ -207,15 +208,17 @@ def boot_files(root: Path) -> tuple[Path, Path]:
     return kernels[0], initrd
 
 
-def esp_tree(esp: Path, root: Path, cfg: VenueConfig, *, version: str) -> None:
+def esp_tree(
+    esp: Path, root: Path, cfg: VenueConfig, *, version: str, target: Arch = AMD64
+) -> None:
     """systemd-boot, its configuration, slot A's kernel and the entry that boots slot A.
 
     The first entry carries no try counter: a freshly flashed box has nothing to fall back to.
     """
     identity = Identity.of(cfg.device.sn_number)
-    loader = (root / "usr/lib/systemd/boot/efi/systemd-bootx64.efi").read_bytes()
-    install_file(esp / "EFI/BOOT/BOOTX64.EFI", loader)
-    install_file(esp / "EFI/systemd/systemd-bootx64.efi", loader)
+    loader = (root / "usr/lib/systemd/boot/efi" / target.loader).read_bytes()
+    install_file(esp / target.removable_loader, loader)
+    install_file(esp / "EFI/systemd" / target.loader, loader)
     install_file(esp / "loader/loader.conf", update.LOADER_CONF.encode())
     kernel, initrd = boot_files(root)
     install_file(esp / "edgebox/a/vmlinuz", kernel.read_bytes())
@@ -225,6 +228,7 @@ def esp_tree(esp: Path, root: Path, cfg: VenueConfig, *, version: str) -> None:
         version=version,
         root_partuuid=identity.partuuids["root-a"],
         title=f"edgebox {cfg.venue}",
+        options=target.kernel_options,
     )
     install_file(esp / "loader/entries" / update.entry_name("a"), entry.encode())
 

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -40,8 +41,12 @@ CHUNK = 1 << 20
 
 # Read-only root; console on screen and serial; any failure, in the kernel or the initramfs (which
 # honours panic= too), ends in a reboot, and a reboot is what counts down a try.
-KERNEL_OPTIONS = (
-    "ro quiet console=tty0 console=ttyS0,115200 panic=10 systemd.gpt_auto=0 fsck.repair=yes"
+KERNEL_OPTIONS_FOR = (
+    "ro quiet console=tty0 console={serial},115200 panic=10 systemd.gpt_auto=0 fsck.repair=yes"
+)
+# The first serial port: an 8250 on a PC, a PL011 on arm64 (qemu's virt machine, many boards).
+KERNEL_OPTIONS = KERNEL_OPTIONS_FOR.format(
+    serial="ttyAMA0" if platform.machine() == "aarch64" else "ttyS0"
 )
 # No menu (a key held at power-on still shows it) and no editing of the command line.
 LOADER_CONF = "timeout 0\neditor no\nauto-entries no\nauto-firmware no\nconsole-mode keep\n"
@@ -68,7 +73,9 @@ def entry_name(slot: str, tries: int | None = None) -> str:
     return f"edgebox-{slot}.conf" if tries is None else f"edgebox-{slot}+{tries}.conf"
 
 
-def entry_text(*, slot: str, version: str, root_partuuid: str, title: str) -> str:
+def entry_text(
+    *, slot: str, version: str, root_partuuid: str, title: str, options: str = KERNEL_OPTIONS
+) -> str:
     """A Boot Loader Specification entry. systemd-boot sorts entries that share a sort-key by
     version, newest first, so the newest slot with tries left is the one that boots."""
     return (
@@ -77,7 +84,7 @@ def entry_text(*, slot: str, version: str, root_partuuid: str, title: str) -> st
         f"version {version}\n"
         f"linux /edgebox/{slot}/vmlinuz\n"
         f"initrd /edgebox/{slot}/initrd.img\n"
-        f"options root=PARTUUID={root_partuuid} {KERNEL_OPTIONS}\n"
+        f"options root=PARTUUID={root_partuuid} {options}\n"
     )
 
 
