@@ -48,3 +48,15 @@ class ValidationError(EdgeboxError):
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
         self.message = message
+
+
+class UpdateError(EdgeboxError):
+    """An over-the-air update could not go on; the box keeps running what it runs."""
+
+
+class ManifestError(UpdateError):
+    """The update channel's manifest is unsigned, signed by a stranger, or malformed."""
+
+
+class BundleRefused(UpdateError):
+    """A downloaded bundle is not the one the manifest promised, or fails its checks."""

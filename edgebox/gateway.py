@@ -180,6 +180,9 @@ def services(box: Box) -> list[tuple[str, Service]]:
     from edgebox.upstream.service import upstream_services
 
     found += upstream_services(box)
+    from edgebox.update.service import update_services
+
+    found += update_services(box)
     if box.notifier is not None and box.notifier.watchdog_interval is not None:
         from edgebox.systemd import watchdog
 
