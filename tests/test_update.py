@@ -592,3 +592,43 @@ async def test_the_status_and_metrics_show_the_update_state(
     text = metrics.exposition().decode()
     assert 'edgebox_update_state{offered="",running="20260101.000000",state="' in text
     assert "edgebox_update_download_bytes 0.0" in text
+
+
+async def test_a_running_box_with_a_channel_shows_its_update_state_on_the_lan(
+    tmp_path: Path,
+    sim_channel: SimChannel,
+    box: dict[str, Path],
+    signing: release.Signing,
+    make_config: Callable[..., config.VenueConfig],
+    nursery: trio.Nursery,
+) -> None:
+    from edgebox import gateway
+    from tests.conftest import ADMIN_TOKEN
+
+    publish(sim_channel, bundles.make_bundle(tmp_path, signing), signing, rollout=0)
+    cfg = make_config(
+        update={
+            "channel": sim_channel.url,
+            "allow_http": True,
+            "poll_interval": 10,
+            "keyring": str(box["keyring"]),
+            "system_conf": str(box["system_conf"]),
+            "os_release": str(box["os_release"]),
+        }
+    )
+    running = await gateway.open_box(cfg)
+    await nursery.start(gateway.run, running)
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=running.lan_urls[0]) as client:
+        with trio.fail_after(30):
+            while True:
+                shown = (await client.get("/api/status", headers=auth)).json()["update"]
+                if "not rolled out" in shown["state"]:
+                    break
+                await trio.sleep(0.1)
+        metrics = (await client.get("/metrics")).text
+    assert shown["channel"] == sim_channel.url and shown["running"] == bundles.RUNNING
+    assert shown["offered"] is None and shown["last_error"] is None
+    assert "edgebox_update_state{" in metrics and "not rolled out" in metrics
+    assert sim_channel.requests_for(".raucb") == []
+    assert running.supervisor.states["update"].status == "running"

@@ -28,6 +28,8 @@ from typing import TypeVar
 import httpx
 import trio
 
+from edgebox.sim import channel as sim_channel
+from edgebox.sim.channel import SimChannel
 from edgebox.sim.cloud import SimCloud, serve
 from tests.net import free_port
 
@@ -37,6 +39,7 @@ QEMU = shutil.which("qemu-system-x86_64")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 GUEST_CLOUD = "10.0.2.100"  # the cloud's address inside the guest; see HostCloud
+GUEST_CHANNEL = "10.0.2.101"  # the update channel's; see HostChannel
 
 
 class HostCloud:
@@ -100,6 +103,53 @@ class HostCloud:
         self._thread.join(timeout=30)
         if self._failure is not None and kind is None:
             raise self._failure
+
+
+class HostChannel:
+    """An update channel: a directory on the host served by a SimChannel on 127.0.0.1, in a
+    thread with its own trio loop; the guest finds it at 10.0.2.101:80."""
+
+    def __init__(self, directory: Path) -> None:
+        self.channel = SimChannel(directory)
+        self.port = 0
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def _run(self, started: queue.Queue[str | BaseException]) -> None:
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            self._stop = trio.Event()
+            async with trio.open_nursery() as nursery:
+                started.put(await nursery.start(sim_channel.serve, self.channel))
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+        try:
+            trio.run(main)
+        except BaseException as exc:
+            started.put(exc)
+
+    def __enter__(self) -> HostChannel:
+        started: queue.Queue[str | BaseException] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self._thread.start()
+        first = started.get(timeout=30)
+        if isinstance(first, BaseException):
+            raise first
+        self.port = int(first.rstrip("/").rsplit(":", 1)[1])
+        return self
+
+    def call(self, fn: Callable[[SimChannel], T]) -> T:
+        assert self._token is not None, "enter the HostChannel first"
+        channel = self.channel
+        return trio.from_thread.run_sync(lambda: fn(channel), trio_token=self._token)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None and self._stop is not None and self._thread is not None:
+            if self._thread.is_alive():
+                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+            self._thread.join(timeout=30)
 
 
 def overlay(base: Path, path: Path) -> Path:
@@ -180,7 +230,13 @@ class Machine:
     power cycles, as a real board's NVRAM does."""
 
     def __init__(
-        self, disk: Path, directory: Path, *, lan_port: int = 8080, cloud_port: int | None = None
+        self,
+        disk: Path,
+        directory: Path,
+        *,
+        lan_port: int = 8080,
+        cloud_port: int | None = None,
+        channel_port: int | None = None,
     ) -> None:
         if QEMU is None:
             raise FileNotFoundError("qemu-system-x86_64: run `tools/system-deps image`")
@@ -188,6 +244,7 @@ class Machine:
         self.directory = directory
         self.lan_port = lan_port
         self.cloud_port = cloud_port
+        self.channel_port = channel_port
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.console = directory / "console.log"
@@ -205,6 +262,9 @@ class Machine:
         if self.cloud_port is not None:
             relay = f"socat - TCP:127.0.0.1:{self.cloud_port}"
             forward += f",guestfwd=tcp:{GUEST_CLOUD}:80-cmd:{relay}"
+        if self.channel_port is not None:
+            relay = f"socat - TCP:127.0.0.1:{self.channel_port}"
+            forward += f",guestfwd=tcp:{GUEST_CHANNEL}:80-cmd:{relay}"
         argv = [
             str(QEMU),
             *("-machine", "q35", *cpu, "-smp", "2", "-m", "1024"),
