@@ -395,6 +395,9 @@ async def test_a_bad_bundle_is_refused_and_nothing_is_installed_or_kept(
     )
     assert recorder.installed == [] and recorder.reboots == 0
     assert not list((tmp_path / "dl").glob("*.raucb*"))
+    asked = len(sim_channel.requests_for(".raucb"))
+    await agent.poll_once()  # the same bytes offered again are not fetched again
+    assert agent.status.state == "refused" and len(sim_channel.requests_for(".raucb")) == asked
 
 
 async def test_a_manifest_signed_by_a_stranger_or_changed_is_refused_before_any_download(

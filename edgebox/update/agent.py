@@ -97,6 +97,7 @@ class UpdateAgent:
         self.base = base
         self.status = UpdateStatus(channel=config.channel, running=self._running())
         self.failed: set[str] = set()
+        self.refused: set[str] = set()  # sha256 of bundles refused since this boot
         self.pending: str | None = None
 
     def _running(self) -> str:
@@ -219,14 +220,21 @@ class UpdateAgent:
             self.status.state, self.status.offered = decision.reason, None
             return
         release = decision.release
+        if release.sha256 in self.refused:
+            self.status.state = "refused"  # the same bytes again: not fetched again
+            return
         self.status.state, self.status.offered = "offered", release.version
         log.info("update %s offered by %s", release.version, self.config.channel)
-        bundle = await self.download(release)
-        self.status.state = "verifying"
         try:
-            said = await trio.to_thread.run_sync(self.hooks.check, bundle)
+            bundle = await self.download(release)
+            self.status.state = "verifying"
+            try:
+                said = await trio.to_thread.run_sync(self.hooks.check, bundle)
+            except BundleRefused:
+                await trio.to_thread.run_sync(lambda: bundle.unlink(missing_ok=True))
+                raise
         except BundleRefused:
-            await trio.to_thread.run_sync(lambda: bundle.unlink(missing_ok=True))
+            self.refused.add(release.sha256)
             raise
         log.info("update: %s", said)
         self.status.state = "installing"
