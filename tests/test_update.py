@@ -635,3 +635,22 @@ async def test_a_running_box_with_a_channel_shows_its_update_state_on_the_lan(
     assert "edgebox_update_state{" in metrics and "not rolled out" in metrics
     assert sim_channel.requests_for(".raucb") == []
     assert running.supervisor.states["update"].status == "running"
+
+
+async def test_when_rauc_refuses_the_install_nothing_waits_for_a_reboot(
+    tmp_path: Path, sim_channel: SimChannel, box: dict[str, Path], signing: release.Signing
+) -> None:
+    from edgebox.errors import UpdateError
+
+    publish(sim_channel, bundles.make_bundle(tmp_path, signing), signing)
+    recorder = Recorder()
+
+    def refuse(bundle: Path) -> None:
+        raise UpdateError("`rauc install` failed: pre-install handler refused")
+
+    agent = make_agent(sim_channel, box, tmp_path / "dl", recorder)
+    agent.hooks.install = refuse
+    await agent.poll_once()
+    assert agent.status.state == "error" and "pre-install" in str(agent.status.last_error)
+    assert json.loads((tmp_path / "dl/state.json").read_text())["pending"] is None
+    assert recorder.reboots == 0 and not list((tmp_path / "dl").glob("*.raucb*"))

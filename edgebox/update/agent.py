@@ -238,12 +238,19 @@ class UpdateAgent:
             raise
         log.info("update: %s", said)
         self.status.state = "installing"
-        try:
-            await trio.to_thread.run_sync(self.hooks.install, bundle)
-        finally:
-            await trio.to_thread.run_sync(lambda: bundle.unlink(missing_ok=True))
+        # Recorded first: a power cut after RAUC made the slot primary still boots it, and the
+        # next boot must know what it was waiting for.
         self.pending = release.version
         await trio.to_thread.run_sync(self._save)
+        try:
+            await trio.to_thread.run_sync(self.hooks.install, bundle)
+        except (UpdateError, OSError):
+            self.pending = None  # RAUC refused or failed: the slot it wrote is marked bad
+            await trio.to_thread.run_sync(self._save)
+            raise
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(lambda: bundle.unlink(missing_ok=True))
         self.status.state, self.status.installed = "installed", release.version
         self.status.last_error = None
         await self.reboot_when_allowed()
