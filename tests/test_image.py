@@ -839,7 +839,7 @@ def test_updates_from_the_channel(
             report(f"unsigned bundle: {status['last_error']}")
             shell, _ = until(
                 machine,
-                "journalctl -b -u edgebox-update@sda1.service --no-pager",
+                "journalctl -b -u edgebox-update@sda.service --no-pager",
                 lambda out: "does not match its signature" in out,
                 BOOT_TIMEOUT,
             )
