@@ -861,8 +861,13 @@ def test_updates_from_the_channel(
 
             host.call(lambda c: setattr(c, "slow_bytes_per_s", DRIP))
             release.publish(releases.next, directory, built.signing, rollout=100)
-            wait_update(machine, lambda u: u["bytes_done"] >= CUT_AT, 600)
+            wait_update(
+                machine,
+                lambda u: u["state"] == "downloading" and u["bytes_done"] >= CUT_AT,
+                600,
+            )
             machine.power_cut()
+            machine.usb_sticks.clear()  # the stick leaves with the power
             sent = host.call(lambda c: c.bytes_sent)
             asked = len(host.call(lambda c: c.requests_for(".raucb")))
             host.call(lambda c: setattr(c, "slow_bytes_per_s", None))

@@ -224,6 +224,8 @@ class UpdateAgent:
             self.status.state = "refused"  # the same bytes again: not fetched again
             return
         self.status.state, self.status.offered = "offered", release.version
+        self.status.bytes_done, self.status.bytes_total = 0, release.size
+        self.status.resumed_from = 0
         log.info("update %s offered by %s", release.version, self.config.channel)
         try:
             bundle = await self.download(release)
@@ -323,6 +325,11 @@ class UpdateAgent:
         with open(partial) as r:
             os.fsync(r.fileno())
         os.replace(partial, record)
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename too: the record must outlive a power cut
+        finally:
+            os.close(directory)
 
     async def download(self, release: channel.Release) -> Path:
         final, part, record = self._paths(release)
