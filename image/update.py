@@ -29,6 +29,7 @@ both ends agree on names and formats.
 from __future__ import annotations
 
 import argparse
+import configparser
 import dataclasses
 import hashlib
 import io
@@ -521,13 +522,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_raucm(text: str) -> BundleInfo:
+    """A bundle's manifest.raucm (an ini file) as RAUC mounted it."""
+    manifest = configparser.ConfigParser(interpolation=None)
+    try:
+        manifest.read_string(text)
+        return BundleInfo(
+            compatible=manifest.get("update", "compatible"),
+            version=manifest.get("update", "version"),
+            format=manifest.get("bundle", "format", fallback="plain"),
+        )
+    except (configparser.Error, ValueError) as exc:
+        raise UpdateError(f"the bundle's manifest is unreadable ({exc})") from None
+
+
 def cmd_pre_install(_args: argparse.Namespace) -> int:
-    """RAUC's pre-install handler: the manifest's version against what runs and what failed."""
-    info = BundleInfo(
-        compatible=os.environ.get("RAUC_MF_COMPATIBLE", ""),
-        version=os.environ.get("RAUC_MF_VERSION", ""),
-        format="verity",
-    )
+    """RAUC's pre-install handler: the manifest's version against what runs and what failed.
+    Read from the mounted bundle: RAUC 1.8 leaves RAUC_MF_COMPATIBLE empty for this handler."""
+    mount = os.environ.get("RAUC_BUNDLE_MOUNT_POINT", "")
+    if not mount:
+        raise UpdateError("no RAUC_BUNDLE_MOUNT_POINT: run by RAUC as its pre-install handler")
+    info = parse_raucm((Path(mount) / "manifest.raucm").read_text())
     judge(
         info,
         compatible=read_compatible(SYSTEM_CONF.read_text()),

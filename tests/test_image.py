@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -988,3 +989,23 @@ def test_a_code_only_release_costs_a_small_part_of_the_full_bundle(
         f" bundle; the releases took {releases.seconds:.0f} s to make"
     )
     assert fetched <= 0.10 * full
+
+
+def test_the_pre_install_handler_reads_the_mounted_manifest_and_refuses_an_older_version() -> None:
+    """RAUC runs it with the bundle mounted; the version is judged before the slot is written."""
+    text = release.manifest_raucm(compatible="edgebox-x", version="20251231.000000", venue="v")
+    info = update.parse_raucm(text)
+    assert (info.compatible, info.version) == ("edgebox-x", "20251231.000000")
+    assert info.format == "verity"
+    with pytest.raises(update.UpdateError, match=r"older than 20260101\.000000"):
+        update.judge(info, compatible="edgebox-x", running="20260101.000000")
+    with pytest.raises(update.UpdateError, match="unreadable"):
+        update.parse_raucm("[update]\nversion=1\n")
+    result = subprocess.run(
+        [sys.executable, str(Path(update.__file__)), "pre-install"],
+        env={**os.environ, "RAUC_BUNDLE_MOUNT_POINT": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and "RAUC_BUNDLE_MOUNT_POINT" in result.stderr
