@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -59,17 +59,26 @@ def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
     async def close_after_refused_body(response: Response) -> Response:
         """Hypercorn's HTTP/1.1 connection stalls when an answer goes out before the request
         body was read (a refused huge body): close it instead of reusing it."""
+        if response.status_code < 400:
+            return response
         sends_body = request.content_length or "chunked" in request.headers.get(
             "Transfer-Encoding", ""
         )
-        if response.status_code >= 400 and sends_body:
+        if sends_body:
             response.headers["Connection"] = "close"
         return response
 
+    # A counter's child per (API, status), looked up once: `labels()` costs a lock and a
+    # dict per request otherwise.
+    counters: dict[tuple[str, int], Any] = {}
+
     @app.after_request
     async def count(response: Response) -> Response:
-        api = request.blueprint or "none"
-        lan.metrics.requests.labels(api=api, status=str(response.status_code)).inc()
+        key = (request.blueprint or "none", response.status_code)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = lan.metrics.requests.labels(api=key[0], status=str(key[1]))
+        counter.inc()
         return response
 
     app.register_blueprint(led_api(lan))

@@ -66,7 +66,7 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
     if not raw.strip():
         raise ValidationError("a JSON body is required", "body")
     try:
-        value = json.loads(raw, parse_constant=_not_json)
+        value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, RecursionError) as exc:
         raise ValidationError(f"not valid JSON ({exc})", "body") from None
     if depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
@@ -77,6 +77,10 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
 def _not_json(name: str) -> Any:
     """Python's json reads NaN and Infinity, which JSON has not: no rule expects them."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+# What `json.loads(raw, parse_constant=_not_json)` does, without building a decoder per body.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 async def read_json_object(max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:

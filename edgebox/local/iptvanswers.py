@@ -19,6 +19,9 @@ from edgebox.local.http import encode
 if TYPE_CHECKING:
     from edgebox.iptv.catalog import Catalog
 
+# `json.dumps` with options builds an encoder per call; the answers' one is made once.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 class Answers:
     """Encoded channel lists and news for `catalog`, rebuilt when its lists are replaced (every
@@ -67,7 +70,7 @@ class Answers:
         elif status == "disabled":
             head["message"] = "Device is disabled"
         head["device"] = device.public(now)
-        own = json.dumps(head, separators=(",", ":")).encode()
+        own = _COMPACT.encode(head).encode()
         if status == "disabled":
             return own + b"\n"
         types = iptv.visible_types(device, now)

@@ -417,3 +417,27 @@ async def test_a_crash_mid_import_leaves_the_old_catalog(
     monkeypatch.undo()
     assert await box.store.get("iptv/channels") == before
     assert [c.name for c in box.iptv.channels] == ["News One", "Sport Two"]
+
+
+async def test_a_body_reads_in_any_json_encoding_and_bad_bytes_are_a_400(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """JSON in UTF-8 (with or without a BOM), UTF-16 or UTF-32 gets the same answer bytes."""
+    await seed(admin)
+    headers = {"Content-Type": "application/json"}
+    text = '{"duid": "ACTIVE"}'
+    answers = set()
+    for raw in (
+        text.encode(),
+        b"\xef\xbb\xbf" + text.encode(),
+        text.encode("utf-16"),
+        text.encode("utf-32-le"),
+    ):
+        answer = await client.post("/api/client/check-device", content=raw, headers=headers)
+        assert answer.status_code == 200, (raw, answer.text)
+        answers.add(answer.content)
+    assert len(answers) == 1
+    bad = await client.post(
+        "/api/client/check-device", content=b'{"duid": "\xff"}', headers=headers
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "body"

@@ -42,6 +42,12 @@ async def test_metrics_parse_and_request_counters_move_with_traffic(box: Box) ->
     unauthorized = ("edgebox_lan_requests_total", (("api", "status"), ("status", "401")))
     assert after[unauthorized] == 1
     assert ("edgebox_outbox_length", ()) in after
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(2):
+            await client.get("/api/status")
+        again = _samples((await client.get("/metrics")).text)
+    assert again[unauthorized] == 3
+    assert again[key] - after[key] == 1  # the second /metrics
 
 
 async def test_readyz_says_what_is_missing(box: Box) -> None:
