@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,30 +19,13 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.net import free_port  # noqa: E402
+from tests.support.venues import offline_venue  # noqa: E402
+
 CONFIG = ROOT / "tests" / "local" / "schemathesis.toml"
 TOKEN = "fuzz-admin-token"
-VENUE = """venue = "fuzz"
-[cloud]
-base_url = "http://127.0.0.1:9/api/v1"
-ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
-username = "box"
-password = "x"
-enabled = false
-[device]
-sn_number = "FUZZ"
-[cache]
-directory = "{data}"
-[lan]
-host = "127.0.0.1"
-port = {port}
-admin_token = "{token}"
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_and_rss(pid: int) -> tuple[float, float]:
@@ -73,7 +55,7 @@ def main(examples: int, seed: int, workers: int) -> int:
     with tempfile.TemporaryDirectory(prefix="edgebox-fuzz-") as tmp:
         port = free_port()
         venue = Path(tmp) / "venue.toml"
-        venue.write_text(VENUE.format(data=Path(tmp) / "data", port=port, token=TOKEN))
+        venue.write_text(offline_venue("fuzz", Path(tmp) / "data", port, admin_token=TOKEN))
         log = Path(tmp) / "box.log"
         base = f"http://127.0.0.1:{port}"
         with log.open("w") as out:

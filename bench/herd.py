@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,12 @@ from pathlib import Path
 import httpx
 import trio
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from edgebox.cache.store import Store
 from edgebox.iptv.catalog import Catalog
+from tests.support.net import free_port
+from tests.support.venues import offline_venue
 
 PLAYLIST = "#EXTM3U\n" + "".join(
     f'#EXTINF:-1 tvg-logo="http://logo.example/{i}.png" group-title="G{i % 5}",Channel {i}\n'
@@ -83,30 +86,6 @@ async def tv(
                 await trio.sleep(interval + random.uniform(-1, 1) * min(1.0, interval / 10))
 
 
-VENUE = """venue = "herd"
-[cloud]
-base_url = "http://127.0.0.1:9/api/v1"
-ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
-username = "box"
-password = "x"
-enabled = false
-[device]
-sn_number = "HERD"
-[cache]
-directory = "{data}"
-[lan]
-host = "127.0.0.1"
-port = {port}
-admin_token = "t"
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_of(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -132,7 +111,7 @@ async def main(tvs: int, polls: int, interval: float) -> None:
     with tempfile.TemporaryDirectory(prefix="edgebox-herd-") as tmp:
         data, port = Path(tmp) / "data", free_port()
         venue = Path(tmp) / "venue.toml"
-        venue.write_text(VENUE.format(data=data, port=port))
+        venue.write_text(offline_venue("herd", data, port, admin_token="t"))
         duids = await seed(data, tvs)
         base = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "edgebox", "run", "--config", str(venue)]

@@ -38,33 +38,18 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.herd import PLAYLIST, free_port  # noqa: E402
+from bench.herd import PLAYLIST  # noqa: E402
 from edgebox.cache.store import Store  # noqa: E402
 from edgebox.iptv import model as iptv  # noqa: E402
 from edgebox.iptv.catalog import DEVICE_PREFIX, IDS, Catalog  # noqa: E402
 from edgebox.sim.panel import VirtualPanel  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.venues import offline_venue  # noqa: E402
 
 DEVICES = 2000
 PER_ADDRESS = 90
 PANEL_W, PANEL_H, PANEL_BAUD, FPS = 32, 16, 2_000_000, 30.0
 LEVELS = (30, 90)
-
-VENUE = """venue = "lan-bench"
-[cloud]
-base_url = "http://127.0.0.1:9/api/v1"
-ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
-username = "box"
-password = "x"
-enabled = false
-[device]
-sn_number = "LAN-BENCH"
-[cache]
-directory = "{data}"
-[lan]
-host = "127.0.0.1"
-port = {port}
-admin_token = "t"
-"""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -493,7 +478,7 @@ async def start_box(
     duids = await seed_catalog(data)
     port = free_port()
     venue = where / "venue.toml"
-    text = VENUE.format(data=data, port=port)
+    text = offline_venue("lan-bench", data, port, admin_token="t")
     if tty is not None:
         text += PANEL_TABLES.format(tty=tty, w=PANEL_W, h=PANEL_H, fps=FPS, baud=PANEL_BAUD)
     venue.write_text(text)

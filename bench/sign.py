@@ -9,7 +9,6 @@ headless Chromium against `edgebox run` in its own process.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,27 +26,16 @@ sys.path.insert(0, str(ROOT))
 from edgebox.ledsign import model as ledsign  # noqa: E402
 from edgebox.ledsign.render import Renderer  # noqa: E402
 from tests.support.browser import chromium  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.venues import offline_venue  # noqa: E402
 
-PALETTE = [[255, 0, 0], [255, 160, 0], [0, 80, 255], [0, 200, 90]]
-VENUE = """venue = "bench"
-[cloud]
-base_url = "http://127.0.0.1:9/api/v1"
-ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
-username = "box"
-password = "x"
-enabled = false
-[device]
-sn_number = "BENCH"
-[cache]
-directory = "{data}"
-[lan]
-host = "127.0.0.1"
-port = {port}
-[[canvases]]
+CANVAS = """[[canvases]]
 name = "main"
 width = 128
 height = 64
 """
+
+PALETTE = [[255, 0, 0], [255, 160, 0], [0, 80, 255], [0, 200, 90]]
 
 
 def item(content: dict[str, object], **timing: object) -> ledsign.LedItem:
@@ -114,12 +102,6 @@ def render_times(frames: int) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def editor_page(base: str, loads: int, profile: Path) -> None:
     async with httpx.AsyncClient(base_url=base) as api:
         sizes = {}
@@ -161,7 +143,7 @@ def main(frames: int, loads: int) -> None:
     with tempfile.TemporaryDirectory(prefix="edgebox-sign-") as tmp:
         port = free_port()
         venue = Path(tmp) / "venue.toml"
-        venue.write_text(VENUE.format(data=Path(tmp) / "data", port=port))
+        venue.write_text(offline_venue("bench", Path(tmp) / "data", port) + CANVAS)
         box = subprocess.Popen(
             [sys.executable, "-m", "edgebox", "run", "--config", str(venue)],
             stderr=subprocess.DEVNULL,

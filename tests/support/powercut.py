@@ -38,24 +38,9 @@ from edgebox.core.errors import ValidationError
 from edgebox.iptv.catalog import Catalog
 from edgebox.ledsign import model as ledsign
 from tests.support.net import free_port
+from tests.support.venues import offline_venue
 
 TOKEN = "powercut-admin-token"
-VENUE = """venue = "powercut"
-[cloud]
-base_url = "http://127.0.0.1:9/api/v1"
-ws_url = "ws://127.0.0.1:9/ws/cloud/tb_device/"
-username = "box"
-password = "x"
-enabled = false
-[device]
-sn_number = "POWERCUT"
-[cache]
-directory = "{data}"
-[lan]
-host = "127.0.0.1"
-port = {port}
-admin_token = "{token}"
-"""
 
 Row = tuple[str, str, float]  # an LED item as the harness tells them apart: id, text, duration
 
@@ -241,7 +226,7 @@ class PowerCuts:
     def __attrs_post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.data.mkdir(parents=True, exist_ok=True)
-        self.venue.write_text(VENUE.format(data=self.data, port=self.port, token=TOKEN))
+        self.venue.write_text(offline_venue("powercut", self.data, self.port, admin_token=TOKEN))
 
     @property
     def data(self) -> Path:
