@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import trio
-from quart import Response, current_app, jsonify, request
+from quart import Response, current_app, jsonify, redirect, request
 from werkzeug.exceptions import RequestTimeout
 
 from edgebox.core.errors import ValidationError
@@ -98,8 +98,21 @@ def admin_authorized(token: str) -> bool:
 
     An empty configured token disables admin access altogether rather than opening it.
     """
-    if not token:
-        return False
+    return bool(token) and offers_token(token, ADMIN_COOKIE)
+
+
+def offers_token(token: str, cookie: str) -> bool:
+    """True when the request carries `token` as a bearer header or in the cookie `cookie`."""
     header = request.headers.get("Authorization", "")
-    offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(ADMIN_COOKIE, "")
+    offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(cookie, "")
     return hmac.compare_digest(offered.encode(), token.encode())
+
+
+async def token_login(token: str, cookie: str, home: str) -> Response:
+    """A sign-in form's answer: back to `home`, with the cookie set only if its token matches."""
+    form = await request.form
+    offered = form.get("token", "")
+    response = redirect(home)
+    if token and hmac.compare_digest(offered.encode(), token.encode()):
+        response.set_cookie(cookie, offered, httponly=True, samesite="Strict", max_age=30 * 86400)
+    return response

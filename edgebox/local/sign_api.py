@@ -10,19 +10,18 @@ host. It is as open as the LED API; `lan.sign_token` closes both.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, redirect, request
+from quart import Blueprint, Response
 
 from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
 from edgebox.local import sse
 from edgebox.local.events import EDITOR, KEEP_ALIVE, PLAYLIST
-from edgebox.local.http import json_error
+from edgebox.local.http import json_error, token_login
 from edgebox.local.openapi import documented
 from edgebox.local.signauth import SIGN_COOKIE, sign_authorized
 from edgebox.local.status_api import frame_png
@@ -99,14 +98,7 @@ def blueprint(lan: Lan) -> Blueprint:
     @bp.post("/sign/login")
     @documented("Open the sign editor with the venue's sign token (form field `token`)", status=302)
     async def login() -> Response:
-        form = await request.form
-        offered = form.get("token", "")
-        response = redirect("/sign")
-        if token and hmac.compare_digest(offered.encode(), token.encode()):
-            response.set_cookie(
-                SIGN_COOKIE, offered, httponly=True, samesite="Strict", max_age=30 * 86400
-            )
-        return response
+        return await token_login(token, SIGN_COOKIE, "/sign")
 
     @bp.get("/api/sign/events")
     @documented(

@@ -7,22 +7,17 @@ sign controller document has it.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
-from quart import Response, request
+from quart import Response
 
-from edgebox.local.http import json_error
+from edgebox.local.http import json_error, offers_token
 
 SIGN_COOKIE = "edgebox_sign"
 
 
 def sign_authorized(token: str) -> bool:
-    if not token:
-        return True
-    header = request.headers.get("Authorization", "")
-    offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(SIGN_COOKIE, "")
-    return hmac.compare_digest(offered.encode(), token.encode())
+    return not token or offers_token(token, SIGN_COOKIE)
 
 
 def refuse_without_sign_token(token: str) -> Callable[[], Awaitable[Response | None]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hmac
 import io
 import json
 from collections.abc import AsyncIterator
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import trio
 from PIL import Image
-from quart import Blueprint, Response, current_app, jsonify, make_response, redirect, request
+from quart import Blueprint, Response, current_app, jsonify, make_response
 
 from edgebox import __version__
 from edgebox.local import openapi, sse
-from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error
+from edgebox.local.http import ADMIN_COOKIE, admin_authorized, json_error, token_login
 from edgebox.local.openapi import documented
 
 if TYPE_CHECKING:
@@ -106,14 +105,7 @@ def blueprint(lan: Lan) -> Blueprint:
     @bp.post("/login")
     @documented("Sign in to the status page with the admin token (form field `token`)", status=302)
     async def login() -> Response:
-        form = await request.form
-        offered = form.get("token", "")
-        response = redirect("/")
-        if token and hmac.compare_digest(offered.encode(), token.encode()):
-            response.set_cookie(
-                ADMIN_COOKIE, offered, httponly=True, samesite="Strict", max_age=30 * 86400
-            )
-        return response
+        return await token_login(token, ADMIN_COOKIE, "/")
 
     @bp.get("/api/status")
     @documented("The box's status summary", response=STATUS, auth=True)
