@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -69,6 +70,29 @@ async def box(
     await nursery.start(wiring.run, b)
     yield b
     nursery.cancel_scope.cancel()
+
+
+RunBox = Callable[[Callable[[httpx.AsyncClient], Awaitable[Any]]], Awaitable[Any]]
+
+
+@pytest.fixture
+def run_box(make_config: Callable[..., config.VenueConfig]) -> RunBox:
+    """One power-on: the box starts, `use` talks to it over HTTP, then it stops and its store
+    closes, so a second call sees only what the first left on disk."""
+
+    async def run(use: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
+        box = await wiring.open_box(make_config())
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(wiring.run, box)
+                async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as client:
+                    result = await use(client)
+                nursery.cancel_scope.cancel()
+        finally:
+            box.store.close_sync()
+        return result
+
+    return run
 
 
 pytest_plugins = ["tests.support.fakes.panel", "tests.support.fakes.cloud", "tests.support.parts"]

@@ -12,9 +12,9 @@ import pytest
 import trio
 from PIL import Image
 
-from edgebox.core import config
 from edgebox.local import led_api as led
 from edgebox.runtime import wiring
+from tests.conftest import RunBox
 
 
 def text_item(text: str = "Hello World", **overrides: Any) -> dict[str, Any]:
@@ -408,21 +408,7 @@ async def test_broken_huge_or_missing_images_are_refused_and_nothing_is_stored(
 # Restart
 
 
-async def test_playlist_brightness_and_images_survive_a_restart(
-    make_config: Callable[..., config.VenueConfig],
-) -> None:
-    async def run_box(use: Callable[[httpx.AsyncClient], Any]) -> Any:
-        box = await wiring.open_box(make_config())
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(wiring.run, box)
-                async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as client:
-                    result = await use(client)
-                nursery.cancel_scope.cancel()
-        finally:
-            box.store.close_sync()
-        return result
-
+async def test_playlist_brightness_and_images_survive_a_restart(run_box: RunBox) -> None:
     async def fill(client: httpx.AsyncClient) -> Any:
         image = (
             await client.post("/api/images", files={"f": ("a.png", png(), "image/png")})

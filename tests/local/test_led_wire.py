@@ -16,6 +16,7 @@ from PIL import Image
 from edgebox.core import config
 from edgebox.ledsign import model as ledsign
 from edgebox.runtime import wiring
+from tests.conftest import RunBox
 
 RED, BLUE = [255, 0, 0], [0, 0, 255]
 
@@ -381,21 +382,7 @@ async def test_a_repeat_count_on_a_still_image_is_still_refused(client: httpx.As
     assert refused.status_code == 400 and refused.json()["field"] == "repeat_count"
 
 
-async def test_new_content_survives_a_restart(
-    make_config: Callable[..., config.VenueConfig],
-) -> None:
-    async def run_box(use: Callable[[httpx.AsyncClient], Any]) -> Any:
-        box = await wiring.open_box(make_config())
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(wiring.run, box)
-                async with httpx.AsyncClient(base_url=box.lan_urls[0], timeout=10) as client:
-                    result = await use(client)
-                nursery.cancel_scope.cancel()
-        finally:
-            box.store.close_sync()
-        return result
-
+async def test_new_content_survives_a_restart(run_box: RunBox) -> None:
     async def fill(client: httpx.AsyncClient) -> Any:
         image = await image_id(client)
         keyframed = {
