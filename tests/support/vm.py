@@ -41,6 +41,9 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 QEMU_ARM64 = shutil.which("qemu-system-aarch64")
 AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
 AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
+# The oldest x86-64 the image supports: x86-64-v2 (SSE4.2, POPCNT), which numpy's wheels need.
+# qemu's default TCG model (qemu64) predates it, and numpy's import dies there with SIGILL.
+TCG_CPU = ("-cpu", "Nehalem")
 GUEST_CLOUD = "10.0.2.100"  # the cloud's address inside the guest; see HostCloud
 
 
@@ -214,7 +217,8 @@ class Machine:
     def argv(self, socket_path: Path) -> list[str]:
         if self.arch == "arm64":
             return self.argv_arm64(socket_path)
-        cpu = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else ["-accel", "tcg"]
+        kvm = self.accel == "kvm"
+        cpu = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", *TCG_CPU]
         forward = f"hostfwd=tcp:127.0.0.1:{self.port}-:{self.lan_port}"
         if self.cloud_port is not None:
             relay = f"socat - TCP:127.0.0.1:{self.cloud_port}"
