@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,12 @@ import pytest
 from edgebox.core import config
 from image import arch, build, raspi, raspi_slot, rootfs, update
 from tests.support import vm
-from tests.system.test_image import BOOT_TIMEOUT, main_pid, report, write_venue
+from tests.system.test_image import (
+    BOOT_TIMEOUT,
+    kill_9_until_serving,
+    report,
+    write_venue,
+)
 
 RELEASE = "6.1.0-41-arm64"
 SN = "SN-IMAGE-1"
@@ -396,15 +400,8 @@ def test_the_arm64_image_boots_on_qemu_virt_serves_and_survives_kill_9(
         f" {(int(started[1]) - int(started[0])) / 1e6:.1f} s"
     )
 
-    before = main_pid(shell)
-    shell.check(f"kill -9 {before}")
-    killed_at = time.monotonic()
-    deadline = killed_at + 300
-    while main_pid(shell) in (before, 0):
-        assert time.monotonic() < deadline, shell.check("systemctl status edgebox --no-pager")
-        time.sleep(0.5)
-    machine.wait_lan(300)
-    report(f"arm64 kill -9 to serving again: {time.monotonic() - killed_at:.1f} s")
+    back = kill_9_until_serving(machine, shell, 300)
+    report(f"arm64 kill -9 to serving again: {back:.1f} s")
     assert shell.check("systemctl show -p NRestarts --value edgebox") == "1"
     assert httpx.get(machine.url + "/api/playlist/items", timeout=10).status_code == 200
 
