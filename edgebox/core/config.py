@@ -14,6 +14,7 @@ import attrs
 import cattrs
 
 from edgebox.core.errors import ConfigError
+from edgebox.core.values import MaintenanceWindow
 
 Check = Callable[[Any], str | None]
 
@@ -164,6 +165,36 @@ class PanelConfig:
     current_limit: float = attrs.field(default=1.0, validator=_check(between(0.05, 1.0)))
 
 
+def _window(text: str) -> str | None:
+    try:
+        MaintenanceWindow.parse(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@attrs.frozen
+class UpdateConfig:
+    """Over-the-air updates from a channel (a directory URL of signed releases); off when empty."""
+
+    channel: str = attrs.field(default="", validator=_check(lambda v: None if not v else
+                               url_with_scheme("http", "https")(v)))  # fmt: skip
+    # Plain http is refused unless said here (a test channel on the host, never a venue's).
+    allow_http: bool = False
+    poll_interval: float = attrs.field(default=3600.0, validator=_check(between(10, 7 * 86_400)))
+    # Up to this share of poll_interval is added at random, so a fleet does not poll at once.
+    poll_jitter: float = attrs.field(default=0.25, validator=_check(between(0, 1)))
+    # Local hours in which the box may reboot into an update, "HH:MM-HH:MM"; empty: at once,
+    # as soon as nothing plays from the cloud.
+    maintenance_window: str = attrs.field(default="", validator=_check(_window))
+    max_bundle_bytes: int = attrs.field(default=1536 * 1024**2, validator=_check(between(1, 2**40)))
+    # Free space the download leaves on the data partition.
+    min_free_bytes: int = attrs.field(default=64 * 1024**2, validator=_check(between(0, 2**40)))
+    keyring: Path = Path("/etc/rauc/keyring.pem")
+    system_conf: Path = Path("/etc/rauc/system.conf")
+    os_release: Path = Path("/etc/os-release")
+
+
 def _default_canvases() -> list[CanvasConfig]:
     return [CanvasConfig(name="main")]
 
@@ -176,6 +207,7 @@ class VenueConfig:
     lan: LanConfig = attrs.Factory(LanConfig)
     canvases: list[CanvasConfig] = attrs.Factory(_default_canvases)
     panels: list[PanelConfig] = attrs.Factory(list)
+    update: UpdateConfig = attrs.Factory(UpdateConfig)
     venue: str = "venue"
 
 
@@ -196,6 +228,8 @@ def _cross_checks(cfg: VenueConfig) -> Iterator[str]:
                 f"panels[{i}]: a {w}x{h} panel at ({p.x}, {p.y}) does not fit"
                 f" canvas {canvas.name!r} of {canvas.width}x{canvas.height}"
             )
+    if cfg.update.channel.startswith("http://") and not cfg.update.allow_http:
+        yield "update.channel: must be https (allow_http = true only for a test channel)"
 
 
 def _field_problems(obj: Any, path: str) -> Iterator[str]:

@@ -12,9 +12,12 @@ EdgeboxError
 ├── ValidationError        input that breaks a value's rules (LAN, values, config)
 ├── LedSignError           an LED sign request not allowed now
 │   ├── UnknownItem, ItemExists, PreviewBusy, NotPreviewOwner, NotInPreview
-└── IptvError              an IPTV request the catalog refuses
-    └── DeviceNotFound, DeviceExists, InvalidActivationCode, AlreadyActivated,
-        DeviceDisabled, NotFound, CatalogFull
+├── IptvError              an IPTV request the catalog refuses
+│   └── DeviceNotFound, DeviceExists, InvalidActivationCode, AlreadyActivated,
+│       DeviceDisabled, NotFound, CatalogFull
+└── UpdateError            an over-the-air update that cannot go on
+    ├── ManifestError      the channel's manifest
+    └── BundleRefused      a downloaded bundle
 """
 
 
@@ -126,3 +129,15 @@ class NotFound(IptvError):
 
 class CatalogFull(IptvError):
     """The catalog holds as many devices, channels or news items as the box allows."""
+
+
+class UpdateError(EdgeboxError):
+    """An over-the-air update could not go on; the box keeps running what it runs."""
+
+
+class ManifestError(UpdateError):
+    """The update channel's manifest is unsigned, signed by a stranger, or malformed."""
+
+
+class BundleRefused(UpdateError):
+    """A downloaded bundle is not the one the manifest promised, or fails its checks."""

@@ -7,6 +7,7 @@ cache and the players can all speak of the same things without importing each ot
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import attrs
@@ -176,3 +177,41 @@ class DeviceScreens:
 
     def find(self, playlist_id: int) -> tuple[str, Playlist] | None:
         return next(((s, p) for s, p in self.playlists() if p.id == playlist_id), None)
+
+
+_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+DAY = 86_400
+
+
+@attrs.frozen
+class MaintenanceWindow:
+    """Daily local hours in which the box may reboot into an update, e.g. `02:00-05:00`
+    (may cross midnight). No window: at once, once nothing plays from the cloud."""
+
+    start: int  # seconds after local midnight
+    end: int
+
+    @classmethod
+    def parse(cls, text: str) -> MaintenanceWindow | None:
+        if not text:
+            return None
+        match = _WINDOW.match(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{text!r} is not a time of day")
+        start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+        if start == end:
+            raise ValueError(f"{text!r} is empty")
+        return cls(start, end)
+
+    def wait(self, seconds_into_day: float) -> float:
+        """Seconds from now until the window is open (0 inside it)."""
+        now = seconds_into_day % DAY
+        inside = (
+            self.start <= now < self.end
+            if self.start < self.end
+            else now >= self.start or now < self.end
+        )
+        return 0.0 if inside else (self.start - now) % DAY

@@ -29,6 +29,7 @@ from edgebox.runtime.cloud import CloudParts, cloud_services, open_cloud
 from edgebox.runtime.systemd import watchdog
 from edgebox.screens.player import ScreenPlayer
 from edgebox.screens.screenshots import Screenshots
+from edgebox.update.service import UpdateCollector, open_agent
 from edgebox.upstream.protocol import ReloadPlaylist
 from edgebox.upstream.sync import Sync
 
@@ -44,9 +45,26 @@ def services(box: Box) -> list[tuple[str, Service]]:
     found += led_services(box, cloud)
     if cloud is not None:
         found += cloud_services(box, cloud)
+    found += update_services(box)
     if box.notifier is not None and box.notifier.watchdog_interval is not None:
         found.append(("systemd-watchdog", watchdog(box.supervisor, box.notifier)))
     return found
+
+
+def update_services(box: Box) -> list[tuple[str, Service]]:
+    """The update agent when the venue file names a channel; nothing otherwise. It reboots only
+    when nothing is playing from the cloud (or in the venue's maintenance window)."""
+    if not box.config.update.channel:
+        return []
+    agent = open_agent(
+        box.config.update,
+        box.config.device.sn_number,
+        Path(box.config.cache.directory),
+        idle=lambda: all(p.playlist_id is None for p in box.hub.playback.values()),
+    )
+    box.status_sources["update"] = agent.status.as_dict
+    box.metrics.registry.register(UpdateCollector(agent.status))
+    return [("update", agent.run)]
 
 
 def led_services(box: Box, cloud: CloudParts | None) -> list[tuple[str, Service]]:

@@ -109,6 +109,7 @@ function render(s) {
     ),
   });
   renderPairs($("cache"), s.cache);
+  renderPairs($("update"), s.update);
   renderPairs($("iptv"), s.iptv);
   renderRows(
     $("services"),
