@@ -8,7 +8,7 @@ DEMO_ARGS ?=
 ARCH ?= amd64
 IMAGE_TESTS := $(if $(filter arm64,$(ARCH)),tests/system/test_image_arm64.py,tests/system/test_image.py)
 
-.PHONY: setup system-deps demo test soak lint bench clean image image-test
+.PHONY: setup system-deps demo test soak lint bench clean image image-test release
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,19 @@ soak: $(STAMP)
 	$(BIN)/python bench/powercuts.py --cuts 200 --cloud --seed 2
 	$(BIN)/python bench/fuzz.py --examples 100
 
-# One venue's disk image and update bundle, from Debian packages (as root): out/<venue>.img
+# One venue's disk image and signed RAUC bundle, from Debian packages (as root): out/<venue>.img
+# and out/<venue>.raucb; the signing files come from EDGEBOX_SIGNING_CERT / _KEY / EDGEBOX_KEYRING
 image: $(STAMP)
 	@test -n "$(VENUE)" || { echo "usage: make image VENUE=path/to/venue.toml [ARCH=arm64]" >&2; exit 2; }
 	tools/system-deps image
 	$(BIN)/python -m image build --arch $(ARCH) $(VENUE)
+
+# Adds the venue's signed bundle to an update channel directory (the boxes poll its URL); signing
+# files from EDGEBOX_SIGNING_CERT / _KEY / EDGEBOX_KEYRING, rollout from ROLLOUT (percent).
+ROLLOUT ?= 100
+release: $(STAMP)
+	@test -n "$(VENUE)" -a -n "$(CHANNEL)" || { echo "usage: make release VENUE=venue.toml CHANNEL=dir/ [ROLLOUT=10]" >&2; exit 2; }
+	$(BIN)/python -m image publish $(VENUE) $(CHANNEL) --rollout $(ROLLOUT)
 
 # Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
 # ARCH=arm64: the arm64 image on qemu's virt machine, serving and kill -9 (software emulation).

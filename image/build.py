@@ -1,5 +1,5 @@
 """`python -m image build VENUE`: the project and one venue file become `out/<venue>.img`, a disk
-to flash, and `out/<venue>.update.tar`, the same system as an A/B update bundle.
+to flash, and `out/<venue>.raucb`, the same system as a signed RAUC bundle for the idle slot.
 
 Debian comes from Debian's mirror only (debootstrap, then apt inside the new root, with the
 security updates); the project's wheel is built in the same run, and its Python dependencies are
@@ -28,7 +28,7 @@ from edgebox.cli import main as cli
 from edgebox.core import config
 from edgebox.core.config import VenueConfig
 from edgebox.core.errors import EdgeboxError
-from image import arch, raspi, rootfs, update
+from image import arch, raspi, release, rootfs
 from image.arch import Arch
 
 PROJECT = rootfs.HERE.parent
@@ -51,6 +51,12 @@ BASE_PACKAGES = (
     "e2fsprogs",
     "python3",
     "python3-venv",
+    # The A/B updates: RAUC and its D-Bus service, veritysetup to check a bundle's every byte
+    # before it is installed, openssl to check the update channel's signed manifest.
+    "rauc",
+    "rauc-service",
+    "cryptsetup-bin",
+    "openssl",
 )
 # Kernel modules no box uses (graphics, sound, cameras, radios, exotic buses): 170 MB less to
 # flash and to send with every update. USB serial, storage, wired network and file systems stay.
@@ -89,6 +95,9 @@ HOST_TOOLS = {
     "mcopy": "mtools",
     "sfdisk": "fdisk",
     "systemd-analyze": "systemd",
+    "rauc": "rauc",
+    "mksquashfs": "squashfs-tools",
+    "openssl": "openssl",
 }
 GPT_TYPES = {
     "esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
@@ -183,6 +192,18 @@ def check_venue(venue_file: Path) -> VenueConfig:
             print(f"  {problem}", file=sys.stderr)
         raise ImageError(f"{venue_file}: {len(problems)} problem(s) for an image; not built")
     return cfg
+
+
+def check_signing(signing: release.Signing | None) -> release.Signing:
+    if signing is None:
+        raise ImageError(
+            "no signing key: set EDGEBOX_SIGNING_CERT, EDGEBOX_SIGNING_KEY and EDGEBOX_KEYRING"
+            " (make a pair with `python -m image keygen DIR`; see the README)"
+        )
+    problems = signing.problems()
+    if problems:
+        raise ImageError("the signing files: " + "; ".join(problems))
+    return signing
 
 
 def check_host(target: Arch = arch.AMD64) -> None:
@@ -510,8 +531,8 @@ class Partition:
 def write_gpt(disk: Path, table: Sequence[Partition], disk_guid: str) -> None:
     total = MIB + sum(p.mib for p in table) * MIB + MIB
     disk.unlink(missing_ok=True)
-    with update.private(disk) as f:
-        f.truncate(total)
+    with os.fdopen(os.open(disk, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.truncate(total)  # 0600: the disk holds the venue file
     lines = ["label: gpt", f"label-id: {disk_guid}", "unit: sectors", "first-lba: 2048"]
     start = MIB
     offsets = {}
@@ -556,9 +577,11 @@ def build(
     layout: Layout = Layout(),
     extra_trees: Sequence[Path] = (),
     target: Arch = arch.AMD64,
+    signing: release.Signing | None = None,
 ) -> Outputs:
     started = time.monotonic()
     cfg = check_venue(venue_file)
+    signing = check_signing(signing)
     check_host(target)
     version = version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
     name = rootfs.image_name(cfg)
@@ -580,7 +603,14 @@ def build(
     log("the venv, the user, the box's files")
     add_user(root)
     install_venv(root, wheels)
-    rootfs.stage(root, venue_file, cfg, version=version, extra_trees=[*target.trees, *extra_trees])
+    rootfs.stage(
+        root,
+        venue_file,
+        cfg,
+        version=version,
+        extra_trees=[*target.trees, *extra_trees],
+        keyring=signing.keyring,
+    )
     if target.raspi:
         raspi.stage(root)
     slim(root)
@@ -606,16 +636,14 @@ def build(
     if target.raspi:
         log("the Raspberry Pi disk, from the same root")
         pi_image = raspi.build_disk(out / f"{name}.raspi.img", work, root, images, cfg, layout)
-    kernel, initrd = rootfs.boot_files(root)
-    bundle = out / f"{name}.update.tar"
-    update.write_bundle(
-        bundle,
+    log(f"the signed bundle -> {out / f'{name}.raucb'}")
+    bundle = release.write_bundle(
+        out / f"{name}.raucb",
+        root_img=images["root-a"],
+        compatible=release.compatible(identity.machine_id),
         version=version,
         venue=cfg.venue,
-        machine_id=identity.machine_id,
-        vmlinuz=kernel,
-        initrd=initrd,
-        root_img=images["root-a"],
+        signing=signing,
     )
     return Outputs(image, bundle, version, time.monotonic() - started, pi_image)
 
@@ -629,7 +657,7 @@ def describe(path: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m image", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("build", help="build out/<venue>.img and out/<venue>.update.tar")
+    p = sub.add_parser("build", help="build out/<venue>.img and out/<venue>.raucb")
     p.add_argument("venue", type=Path, help="the venue file (TOML)")
     p.add_argument("--out", type=Path, default=PROJECT / "out")
     p.add_argument("--work", type=Path, default=PROJECT / "build" / "image")
@@ -640,7 +668,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra-tree", type=Path, action="append", default=[], help="copied over the root last"
     )
+    p = sub.add_parser("keygen", help="a CA (the images' keyring) and a release signing key")
+    p.add_argument("directory", type=Path, help="where the keys go: outside the repository")
+    p = sub.add_parser("publish", help="add a bundle to an update channel (a directory)")
+    p.add_argument("bundle", type=Path, help="out/<venue>.raucb, or the venue file that made it")
+    p.add_argument("--out", type=Path, default=PROJECT / "out")
+    p.add_argument("channel", type=Path, help="the channel's directory, served as it is")
+    p.add_argument("--rollout", type=float, default=100.0, help="percent of boxes (default 100)")
+    p.add_argument("--hold", action="append", default=[], help="a serial that never takes it")
+    p.add_argument("--allow", action="append", default=[], help="a serial that always takes it")
     args = parser.parse_args(argv)
+    if args.command == "keygen":
+        signing = release.keygen(args.directory)
+        print(f"keyring (goes into images): {signing.keyring}")
+        print(f"release certificate: {signing.cert}\nrelease key (keep it safe): {signing.key}")
+        print(f"CA key (keep it offline): {args.directory / 'ca.key.pem'}")
+        return 0
+    if args.command == "publish":
+        bundle = args.bundle
+        try:
+            if bundle.suffix == ".toml":
+                bundle = args.out / f"{rootfs.image_name(config.load(bundle))}.raucb"
+            signing = check_signing(release.Signing.from_environment())
+            manifest = release.publish(
+                bundle,
+                args.channel,
+                signing,
+                rollout=args.rollout,
+                hold=tuple(args.hold),
+                allow=tuple(args.allow),
+            )
+        except (ImageError, EdgeboxError, OSError, subprocess.CalledProcessError) as exc:
+            print(f"image: {exc}", file=sys.stderr)
+            return 1
+        for item in manifest.releases:
+            print(f"{args.channel}: {item.compatible} {item.version} ({item.size} bytes)")
+        print(f"rollout {manifest.rollout_percent:g} %")
+        return 0
     try:
         result = build(
             args.venue,
@@ -650,6 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=Layout(slot=args.slot_mib, data=args.data_mib),
             extra_trees=args.extra_tree,
             target=arch.by_name(args.arch),
+            signing=release.Signing.from_environment(),
         )
     except ImageError as exc:
         print(f"image: {exc}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from edgebox.core.config import VenueConfig
-from image import update
+from image import release, update
 from image.arch import AMD64, Arch
 
 HERE = Path(__file__).parent
@@ -35,7 +35,15 @@ SCRIPTS = {
     "update.py": PurePosixPath("/usr/local/sbin/edgebox-update"),
     "healthy.py": PurePosixPath("/usr/local/libexec/edgebox-healthy"),
 }
-UNITS = ("edgebox.service", "edgebox-healthy.service", "edgebox-update@sda.service")
+UNITS = (
+    "edgebox.service",
+    "edgebox-healthy.service",
+    "edgebox-update@sda1.service",
+    "edgebox-update-reboot.path",
+    "edgebox-update-reboot.service",
+)
+RAUC_CONF = PurePosixPath("/etc/rauc/system.conf")
+KEYRING = PurePosixPath("/etc/rauc/keyring.pem")
 
 PARTITIONS = ("esp", "root-a", "root-b", "data")
 # What lives on the data partition, bind-mounted where it is used: it survives updates.
@@ -169,13 +177,22 @@ def stage(
     *,
     version: str,
     extra_trees: Sequence[Path] = (),
+    keyring: Path | None = None,
 ) -> None:
-    """Lay out everything of the box's own on top of a root tree (Debian's, or an empty one)."""
+    """Lay out everything of the box's own on top of a root tree (Debian's, or an empty one).
+    `keyring` is the public certificate chain bundles are checked against (the key that signs
+    them never comes near an image)."""
     identity = Identity.of(cfg.device.sn_number)
     copy_tree(OVERLAY, root)
     for module, target in SCRIPTS.items():
         install_file(_place(root, target), (HERE / module).read_bytes(), 0o755)
     install_file(root / "etc/fstab", fstab(identity).encode())
+    rauc_conf = update.system_conf(
+        compatible=release.compatible(identity.machine_id), partuuids=identity.partuuids
+    )
+    install_file(_place(root, RAUC_CONF), rauc_conf.encode())
+    if keyring is not None:
+        install_file(_place(root, KEYRING), keyring.read_bytes())
     install_file(root / "etc/hostname", f"{hostname(cfg)}\n".encode())
     install_file(root / "etc/machine-id", f"{identity.machine_id}\n".encode(), 0o444)
     debian = root / "usr/lib/os-release"
@@ -235,8 +252,13 @@ def esp_tree(
 
 def data_tree(data: Path, journal_gid: int) -> None:
     """The data partition's first contents: one directory per bind mount."""
-    owners = {"edgebox": (UID, GID, 0o700), "journal": (0, journal_gid, 0o2755)}
-    for name in DATA_MOUNTS:
+    owners = {
+        "edgebox": (UID, GID, 0o700),
+        "journal": (0, journal_gid, 0o2755),
+        "rauc": (0, 0, 0o700),
+        "update": (0, 0, 0o700),
+    }
+    for name in (*DATA_MOUNTS, "rauc", "update"):  # RAUC's status; a stick's bundle
         uid, gid, mode = owners.get(name, (0, 0, 0o755))
         directory = data / name
         directory.mkdir(parents=True, exist_ok=True)

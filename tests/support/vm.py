@@ -28,6 +28,8 @@ from typing import TypeVar
 import httpx
 import trio
 
+from edgebox.sim import channel as sim_channel
+from edgebox.sim.channel import SimChannel
 from edgebox.sim.cloud import SimCloud, serve
 from tests.support.net import free_port
 
@@ -45,6 +47,7 @@ AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
 # qemu's default TCG model (qemu64) predates it, and numpy's import dies there with SIGILL.
 TCG_CPU = ("-cpu", "Nehalem")
 GUEST_CLOUD = "10.0.2.100"  # the cloud's address inside the guest; see HostCloud
+GUEST_CHANNEL = "10.0.2.101"  # the update channel's; see HostChannel
 
 
 class HostCloud:
@@ -108,6 +111,53 @@ class HostCloud:
         self._thread.join(timeout=30)
         if self._failure is not None and kind is None:
             raise self._failure
+
+
+class HostChannel:
+    """An update channel: a directory on the host served by a SimChannel on 127.0.0.1, in a
+    thread with its own trio loop; the guest finds it at 10.0.2.101:80."""
+
+    def __init__(self, directory: Path) -> None:
+        self.channel = SimChannel(directory)
+        self.port = 0
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def _run(self, started: queue.Queue[str | BaseException]) -> None:
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            self._stop = trio.Event()
+            async with trio.open_nursery() as nursery:
+                started.put(await nursery.start(sim_channel.serve, self.channel))
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+        try:
+            trio.run(main)
+        except BaseException as exc:
+            started.put(exc)
+
+    def __enter__(self) -> HostChannel:
+        started: queue.Queue[str | BaseException] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self._thread.start()
+        first = started.get(timeout=30)
+        if isinstance(first, BaseException):
+            raise first
+        self.port = int(first.rstrip("/").rsplit(":", 1)[1])
+        return self
+
+    def call(self, fn: Callable[[SimChannel], T]) -> T:
+        assert self._token is not None, "enter the HostChannel first"
+        channel = self.channel
+        return trio.from_thread.run_sync(lambda: fn(channel), trio_token=self._token)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None and self._stop is not None and self._thread is not None:
+            if self._thread.is_alive():
+                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+            self._thread.join(timeout=30)
 
 
 def overlay(base: Path, path: Path) -> Path:
@@ -195,6 +245,7 @@ class Machine:
         lan_port: int = 8080,
         cloud_port: int | None = None,
         arch: str = "amd64",
+        channel_port: int | None = None,
     ) -> None:
         if (QEMU_ARM64 if arch == "arm64" else QEMU) is None:
             raise FileNotFoundError(f"qemu for {arch}: run `tools/system-deps image`")
@@ -203,6 +254,7 @@ class Machine:
         self.directory = directory
         self.lan_port = lan_port
         self.cloud_port = cloud_port
+        self.channel_port = channel_port
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.console = directory / "console.log"
@@ -223,6 +275,9 @@ class Machine:
         if self.cloud_port is not None:
             relay = f"socat - TCP:127.0.0.1:{self.cloud_port}"
             forward += f",guestfwd=tcp:{GUEST_CLOUD}:80-cmd:{relay}"
+        if self.channel_port is not None:
+            relay = f"socat - TCP:127.0.0.1:{self.channel_port}"
+            forward += f",guestfwd=tcp:{GUEST_CHANNEL}:80-cmd:{relay}"
         argv = [
             str(QEMU),
             *("-machine", "q35", *cpu, "-smp", "2", "-m", "1024"),
@@ -289,9 +344,24 @@ class Machine:
             self._shell = None
 
     def shell(self, timeout: float = 300) -> Shell:
+        """The shell, once the box serves its LAN. Nothing is typed before that: a key that
+        reaches the boot loader while the guest reboots opens its menu, which then waits."""
         assert self._shell is not None, "power the machine on first"
+        self.wait_lan(timeout)
         self._shell.wait_ready(timeout)
         return self._shell
+
+    def wait_down(self, timeout: float, path: str = "/healthz") -> None:
+        """Until the LAN stops answering: the guest has begun to reboot."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(self.url + path, timeout=3).raise_for_status()
+            except httpx.HTTPError:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} still answers\n{self.console_tail()}")
+            time.sleep(0.25)
 
     def uptime(self) -> float:
         """Seconds since this machine was powered on (reboots inside it do not reset it)."""

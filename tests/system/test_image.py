@@ -7,7 +7,6 @@ The slow test at the end (`make image-test`) builds the image and boots it in qe
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import itertools
 import json
@@ -15,7 +14,7 @@ import os
 import random
 import shutil
 import subprocess
-import tarfile
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,8 +28,9 @@ from PIL import Image
 from edgebox.cache import media
 from edgebox.core import config
 from edgebox.sim.cloud import SimCloud
-from image import build, rootfs, update
-from tests.support import vm
+from edgebox.update import channel
+from image import build, release, rootfs, update
+from tests.support import bundles, vm
 
 T = TypeVar("T")
 
@@ -53,6 +53,13 @@ directory = "{directory}"
 host = "0.0.0.0"
 port = {port}
 admin_token = "image-test-token"
+
+[update]
+# The test channel on the host, which the guest finds at 10.0.2.101 (plain http only here).
+channel = "http://10.0.2.101/"
+allow_http = true
+poll_interval = 10
+poll_jitter = 0
 """
 
 
@@ -213,9 +220,20 @@ def test_slots_are_found_on_the_disk_the_box_booted_from() -> None:
         update.find_slots("root=PARTUUID=f-1", LSBLK)
 
 
+def slot_root(tmp_path: Path, version: str) -> Path:
+    """A written slot's file system, as set-primary finds it mounted."""
+    root = tmp_path / f"slot-root-{version}"
+    (root / "boot").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "boot/vmlinuz-6.1.0-1-amd64").write_bytes(b"kernel " + version.encode())
+    (root / "boot/initrd.img-6.1.0-1-amd64").write_bytes(b"initrd " * 1000)
+    (root / "etc/os-release").write_text(f"ID=debian\nIMAGE_VERSION={version}\n")
+    return root
+
+
 @pytest.fixture
-def slotted(tmp_path: Path) -> tuple[update.Slots, Path]:
-    """An ESP with slot a's blessed entry and a stale slot b entry, and two slot 'partitions'."""
+def boot(tmp_path: Path) -> update.SystemdBoot:
+    """An ESP with slot a's blessed entry and slot b's entry from a release that failed."""
     esp = tmp_path / "esp"
     entries = esp / "loader/entries"
     entries.mkdir(parents=True)
@@ -223,89 +241,142 @@ def slotted(tmp_path: Path) -> tuple[update.Slots, Path]:
         update.entry_text(slot="a", version="20260101.000000", root_partuuid="a-1", title="t")
     )
     (entries / "edgebox-b+0-3.conf").write_text("version 20250101.000000\n")
-    devices = {}
-    for slot in update.SLOTS:
-        device = tmp_path / f"slot-{slot}"
-        device.write_bytes(b"\xee" * 300_000)
-        devices[slot] = str(device)
-    return update.Slots("a", devices, {"a": "a-1", "b": "b-1"}), esp
+    slots = update.Slots("a", {"a": "/dev/vda2", "b": "/dev/vda3"}, {"a": "a-1", "b": "b-1"})
+    return update.SystemdBoot(esp, slots, title="edgebox Test Lobby")
 
 
-def make_bundle(tmp_path: Path, version: str, machine_id: str = "m" * 32) -> Path:
-    (tmp_path / "vmlinuz").write_bytes(b"kernel " + version.encode())
-    (tmp_path / "initrd.img").write_bytes(b"initrd " * 1000)
-    (tmp_path / "root.img").write_bytes(bytes(range(256)) * 1000)
-    bundle = tmp_path / f"{version}.update.tar"
-    update.write_bundle(
-        bundle,
-        version=version,
-        venue="Test Lobby",
-        machine_id=machine_id,
-        vmlinuz=tmp_path / "vmlinuz",
-        initrd=tmp_path / "initrd.img",
-        root_img=tmp_path / "root.img",
-    )
-    return bundle
+def entry_names(boot: update.SystemdBoot) -> list[str]:
+    return sorted(p.name for p in (boot.esp / "loader/entries").iterdir())
 
 
-def test_install_writes_the_other_slot_and_adds_its_entry_with_three_tries(
-    tmp_path: Path, slotted: tuple[update.Slots, Path]
+def test_the_boot_backend_answers_rauc_from_the_boot_entries(boot: update.SystemdBoot) -> None:
+    assert boot.current() == "a" and boot.primary() == "a"
+    assert boot.state("a") == "good" and boot.state("b") == "bad"
+    assert boot.failed_versions() == {"20250101.000000"}
+
+
+def test_set_primary_puts_the_slots_kernel_on_the_esp_and_its_entry_last_with_three_tries(
+    tmp_path: Path, boot: update.SystemdBoot
 ) -> None:
-    slots, esp = slotted
-    bundle = make_bundle(tmp_path, "20260202.000000")
-    assert bundle.stat().st_mode & 0o777 == 0o600  # it carries the venue file
-    entry = update.install(bundle, slots, esp, "m" * 32)
-    assert entry.name == "edgebox-b+3.conf"
-    root = (tmp_path / "root.img").read_bytes()
-    written = Path(slots.devices["b"]).read_bytes()
-    assert written[: len(root)] == root and written[len(root) :] == b"\xee" * (300_000 - len(root))
-    assert Path(slots.devices["a"]).read_bytes() == b"\xee" * 300_000
-    assert (esp / "edgebox/b/vmlinuz").read_bytes() == b"kernel 20260202.000000"
-    assert sorted(p.name for p in (esp / "loader/entries").iterdir()) == [
-        "edgebox-a.conf",
-        "edgebox-b+3.conf",
-    ]
-    text = (esp / "loader/entries/edgebox-b+3.conf").read_text()
-    assert "options root=PARTUUID=b-1 ro " in text
+    boot.set_state("b", good=False)  # what RAUC does before it writes the slot
+    assert entry_names(boot) == ["edgebox-a.conf"]
+    entry = boot.set_primary("b", slot_root(tmp_path, "20260202.000000"))
+    assert entry == update.Entry("b", "edgebox-b+3.conf", "20260202.000000", 3, 0)
+    assert entry_names(boot) == ["edgebox-a.conf", "edgebox-b+3.conf"]
+    assert (boot.esp / "edgebox/b/vmlinuz").read_bytes() == b"kernel 20260202.000000"
+    text = (boot.esp / "loader/entries/edgebox-b+3.conf").read_text()
+    assert "options root=PARTUUID=b-1 rauc.slot=b ro " in text
     assert "version 20260202.000000" in text and "linux /edgebox/b/vmlinuz" in text
+    assert boot.primary() == "b" and boot.state("b") == "good"
+    boot.set_state("b", good=True)  # `rauc status mark-good`, as systemd-bless-boot does
+    assert entry_names(boot) == ["edgebox-a.conf", "edgebox-b.conf"]
 
 
-def test_install_refuses_another_box_an_older_version_and_a_boot_on_trial(
-    tmp_path: Path, slotted: tuple[update.Slots, Path]
+def test_a_slot_that_used_its_tries_is_bad_and_the_previous_one_is_primary_again(
+    tmp_path: Path, boot: update.SystemdBoot
 ) -> None:
-    slots, esp = slotted
-    untouched = Path(slots.devices["b"]).read_bytes()
-    with pytest.raises(update.UpdateError, match="built for another box"):
-        update.install(make_bundle(tmp_path, "20260202.000000", "n" * 32), slots, esp, "m" * 32)
-    with pytest.raises(update.UpdateError, match=r"the running slot is 20260101\.000000"):
-        update.install(make_bundle(tmp_path, "20251231.000000"), slots, esp, "m" * 32)
-    assert Path(slots.devices["b"]).read_bytes() == untouched
-    (esp / "loader/entries/edgebox-a.conf").rename(esp / "loader/entries/edgebox-a+2-1.conf")
-    with pytest.raises(update.UpdateError, match="still on trial"):
-        update.install(make_bundle(tmp_path, "20260202.000000"), slots, esp, "m" * 32)
+    boot.set_primary("b", slot_root(tmp_path, "20260202.000000"))
+    entries = boot.esp / "loader/entries"
+    (entries / "edgebox-b+3.conf").rename(entries / "edgebox-b+0-3.conf")  # systemd-boot's count
+    assert boot.primary() == "a" and boot.state("b") == "bad"
+    assert boot.failed_versions() == {"20260202.000000"}
 
 
-def test_a_corrupt_root_image_leaves_no_entry_pointing_at_the_slot(
-    tmp_path: Path, slotted: tuple[update.Slots, Path]
+def test_set_primary_of_a_slot_without_a_kernel_leaves_no_entry_pointing_at_it(
+    tmp_path: Path, boot: update.SystemdBoot
 ) -> None:
-    slots, esp = slotted
-    bundle = make_bundle(tmp_path, "20260202.000000")
-    # The same bundle with a manifest that promises another root image.
-    tampered = tmp_path / "tampered.tar"
-    with tarfile.open(bundle) as src, tarfile.open(tampered, "w") as dst:
-        for member in src.getmembers():
-            data = src.extractfile(member)
-            assert data is not None
-            raw = data.read()
-            if member.name == "manifest.json":
-                manifest = json.loads(raw)
-                manifest["files"]["root.img"]["sha256"] = hashlib.sha256(b"other").hexdigest()
-                raw = json.dumps(manifest).encode()
-                member.size = len(raw)
-            dst.addfile(member, io.BytesIO(raw))
-    with pytest.raises(update.UpdateError, match=r"root\.img: .* the manifest says"):
-        update.install(tampered, slots, esp, "m" * 32)
-    assert [p.name for p in (esp / "loader/entries").iterdir()] == ["edgebox-a.conf"]
+    broken = slot_root(tmp_path, "20260202.000000")
+    (broken / "boot/initrd.img-6.1.0-1-amd64").unlink()
+    boot.set_state("b", good=False)
+    with pytest.raises(update.UpdateError, match="no initramfs"):
+        boot.set_primary("b", broken)
+    assert entry_names(boot) == ["edgebox-a.conf"]
+
+
+def test_system_conf_names_both_slots_the_backend_and_the_keyring() -> None:
+    identity = rootfs.Identity.of("SN-IMAGE-1")
+    text = update.system_conf(compatible="edgebox-x", partuuids=identity.partuuids)
+    assert "compatible=edgebox-x\nbootloader=custom\nbundle-formats=-plain\n" in text
+    assert f"device=/dev/disk/by-partuuid/{identity.partuuids['root-b']}\n" in text
+    assert "bootname=b" in text and "path=/etc/rauc/keyring.pem" in text
+    assert "bootloader-custom-backend=/usr/local/sbin/edgebox-update" in text
+    assert update.read_compatible(text) == "edgebox-x"
+
+
+# Bundles: real RAUC bundles signed with keys made for the test, checked as the box checks them.
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> release.Signing:
+    return bundles.keys(tmp_path_factory.mktemp("keys"))
+
+
+def check_on_box(bundle: Path, box: dict[str, Path], **kw: Any) -> update.BundleInfo:
+    return update.check(
+        bundle,
+        keyring=box["keyring"],
+        system_conf_path=box["system_conf"],
+        os_release=box["os_release"],
+        **kw,
+    )
+
+
+def test_a_bundle_signed_for_this_box_and_newer_passes_the_check(
+    tmp_path: Path, signing: release.Signing
+) -> None:
+    box = bundles.box_files(tmp_path / "box", signing)
+    bundle = bundles.make_bundle(tmp_path, signing)
+    assert bundle.stat().st_mode & 0o777 == 0o600  # it carries the venue file
+    info = check_on_box(bundle, box)
+    assert (info.compatible, info.version, info.format) == (
+        bundles.COMPATIBLE,
+        "20260202.000000",
+        "verity",
+    )
+
+
+def test_every_bad_bundle_is_refused_by_the_check_with_its_reason(
+    tmp_path: Path, signing: release.Signing, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    box = bundles.box_files(tmp_path / "box", signing)
+    stranger = bundles.keys(tmp_path_factory.mktemp("stranger"))
+    good = bundles.make_bundle(tmp_path, signing)
+    cases = {
+        "unsigned": (bundles.unsigned_bundle(tmp_path), "refused"),
+        "stranger": (bundles.make_bundle(tmp_path, stranger, seed=2), "refused, signature"),
+        "tampered": (bundles.tamper(good), "payload does not match its signature"),
+        "other box": (
+            bundles.make_bundle(tmp_path, signing, compatible=release.compatible("n" * 32)),
+            "this box is",
+        ),
+        "older": (
+            bundles.make_bundle(tmp_path, signing, version="20251231.000000"),
+            "older than 20260101.000000",
+        ),
+        "running": (
+            bundles.make_bundle(tmp_path, signing, version=bundles.RUNNING),
+            "which is running",
+        ),
+    }
+    for name, (bundle, reason) in cases.items():
+        with pytest.raises(update.UpdateError, match=reason):
+            check_on_box(bundle, box)
+        assert name
+    with pytest.raises(update.NothingToDo, match="failed to boot here before"):
+        check_on_box(good, box, failed=["20260202.000000"])
+
+
+def test_the_keyring_in_the_image_holds_certificates_only(
+    tmp_path: Path, venue_file: Path, signing: release.Signing
+) -> None:
+    root = tmp_path / "root"
+    rootfs.stage(root, venue_file, config.load(venue_file), version="1", keyring=signing.keyring)
+    keyring = (root / "etc/rauc/keyring.pem").read_text()
+    assert "BEGIN CERTIFICATE" in keyring and "PRIVATE KEY" not in keyring
+    conf = (root / "etc/rauc/system.conf").read_text()
+    identity = rootfs.Identity.of("SN-IMAGE-1")
+    assert f"compatible=edgebox-{identity.machine_id}\n" in conf
+    assert (root / "usr/local/libexec/edgebox-rauc-pre-install").stat().st_mode & 0o111
 
 
 # The image itself, built and booted in qemu: `make image-test` (minutes, and root).
@@ -319,6 +390,7 @@ class Built:
     outputs: build.Outputs
     work: Path
     identity: rootfs.Identity
+    signing: release.Signing
 
 
 def report(figure: str) -> None:
@@ -329,9 +401,15 @@ def report(figure: str) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert os.geteuid() == 0, "the image build needs root (debootstrap, chroot)"
+    reuse = os.environ.get("EDGEBOX_IMAGE_TEST_REUSE")  # an earlier run's basetemp: tests only
+    if reuse:
+        return reused_build(Path(reuse) / "image0")
     top = tmp_path_factory.mktemp("image")
     venue = write_venue(top / "venue.toml")
-    outputs = build.build(venue, out=top / "out", work=top / "work", extra_trees=[CONSOLE_TREE])
+    signing = bundles.keys(top / "keys")  # made for this run, never kept
+    outputs = build.build(
+        venue, out=top / "out", work=top / "work", extra_trees=[CONSOLE_TREE], signing=signing
+    )
     image = outputs.image.stat()
     report(
         f"build {outputs.seconds:.0f} s; image {image.st_size / build.MIB:.0f} MiB"
@@ -339,7 +417,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         f" bundle {outputs.bundle.stat().st_size / build.MIB:.0f} MiB"
     )
     name = rootfs.image_name(config.load(venue))
-    return Built(outputs, top / "work" / name, rootfs.Identity.of("SN-IMAGE-1"))
+    return Built(outputs, top / "work" / name, rootfs.Identity.of("SN-IMAGE-1"), signing)
+
+
+def reused_build(top: Path) -> Built:
+    """What an earlier run built, to iterate on the qemu tests without building again."""
+    work = top / "work" / "Test-Lobby"
+    version = update.image_version((work / "root/etc/os-release").read_text())
+    keys = top / "keys"
+    outputs = build.Outputs(top / "out/Test-Lobby.img", top / "out/Test-Lobby.raucb", version, 0.0)
+    signing = release.Signing(
+        keys / "release.cert.pem", keys / "release.key.pem", keys / "keyring.pem"
+    )
+    return Built(outputs, work, rootfs.Identity.of("SN-IMAGE-1"), signing)
 
 
 @pytest.fixture
@@ -396,6 +486,8 @@ def test_image_boots_read_only_and_serves_the_lan_api(machine: vm.Machine) -> No
     assert shell.check("findmnt -no SOURCE,TARGET /var/lib/edgebox").endswith("/var/lib/edgebox")
     assert "SystemMaxUse=64M" in shell.check("systemd-analyze cat-config systemd/journald.conf")
     assert shell.check("ls /efi/loader/entries") == "edgebox-a.conf"
+    rauc = json.loads(shell.check("rauc status --output-format=json"))
+    assert (rauc["booted"], rauc["boot_primary"]) == ("a", "rootfs.0"), rauc
 
 
 @pytest.mark.image
@@ -581,18 +673,142 @@ def test_the_media_cache_survives_a_power_cut_in_the_middle_of_a_download(
     assert media.RECORD_PART_AFTER <= resumed_from <= sent
 
 
-def bundle(built: Built, path: Path, version: str, root_img: Path | None = None) -> Path:
-    kernel, initrd = rootfs.boot_files(built.work / "root")
-    update.write_bundle(
-        path,
-        version=version,
-        venue="Test Lobby",
-        machine_id=built.identity.machine_id,
-        vmlinuz=kernel,
-        initrd=initrd,
-        root_img=root_img or built.work / "root-a.img",
-    )
+@dataclasses.dataclass(frozen=True)
+class Releases:
+    """Bundles of later releases of the built system, signed with the run's key."""
+
+    next: Path  # the same system with one module of the gateway changed
+    bad: Path  # a root without an init: the initramfs panics and reboots, on every try
+    next_root: Path
+    seconds: float
+
+
+NEXT, BAD = "29990101.000000", "29990202.000000"
+
+
+def release_root(
+    built: Built, path: Path, version: str, *, code: str = "", no_init: bool = False
+) -> Path:
+    """The built root tree with another IMAGE_VERSION (and a change), as a shrunk ext4 image;
+    the tree is put back as it was."""
+    root = built.work / "root"
+    os_release = root / "etc/os-release"
+    (module,) = root.glob("opt/edgebox/lib/python3*/site-packages/edgebox/__init__.py")
+    inits = [root / "usr/sbin/init", root / "usr/bin/sh"]
+    saved = {p: p.read_bytes() for p in (os_release, module)}
+    stat = os_release.stat()
+    try:
+        text = os_release.read_text().replace(
+            f"IMAGE_VERSION={built.outputs.version}", f"IMAGE_VERSION={version}"
+        )
+        os_release.write_text(text)
+        os.utime(os_release, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        if code:
+            module.write_text(module.read_text() + code)
+        if no_init:
+            for link in inits:
+                link.rename(link.with_name(link.name + ".gone"))
+        build.make_ext4(path, root, build.Layout().slot, "root", journal=False)
+        build.shrink_ext4(path)
+    finally:
+        for file, data in saved.items():
+            file.write_bytes(data)
+        for link in inits:
+            gone = link.with_name(link.name + ".gone")
+            if gone.is_symlink() or gone.exists():
+                gone.rename(link)
     return path
+
+
+@pytest.fixture(scope="module")
+def releases(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Releases:
+    reuse = os.environ.get("EDGEBOX_IMAGE_TEST_REUSE")
+    if reuse:
+        top = Path(reuse) / "releases0"
+        made = {v: top / f"{v}.raucb" for v in (NEXT, BAD)}
+        return Releases(made[NEXT], made[BAD], top / f"root-{NEXT}.img", 0.0)
+    started = time.monotonic()
+    top = tmp_path_factory.mktemp("releases")
+    compatible = release.compatible(built.identity.machine_id)
+    made = {}
+    roots = {}
+    for version, change in ((NEXT, {"code": "\n# a code-only change\n"}), (BAD, {"no_init": True})):
+        roots[version] = release_root(built, top / f"root-{version}.img", version, **change)
+        made[version] = release.write_bundle(
+            top / f"{version}.raucb",
+            root_img=roots[version],
+            compatible=compatible,
+            version=version,
+            venue="Test Lobby",
+            signing=built.signing,
+        )
+    roots[BAD].unlink()
+    return Releases(made[NEXT], made[BAD], roots[NEXT], time.monotonic() - started)
+
+
+def offer(directory: Path, bundle: Path, built: Built, version: str, rollout: float = 100) -> None:
+    """A manifest signed with the run's key that offers `bundle` as it is (bad ones too)."""
+    name = f"offered-{version}-{bundle.name}"
+    shutil.copyfile(bundle, directory / name)
+    manifest = channel.Manifest(
+        published="now",
+        rollout_percent=rollout,
+        releases=(
+            channel.Release(
+                release.compatible(built.identity.machine_id),
+                version,
+                name,
+                bundle.stat().st_size,
+                release.sha256(bundle),
+            ),
+        ),
+    )
+    (directory / channel.MANIFEST).write_bytes(channel.render_manifest(manifest))
+    release.sign_detached(
+        directory / channel.MANIFEST, directory / channel.SIGNATURE, built.signing
+    )
+
+
+def fat_stick(path: Path, bundle: Path) -> Path:
+    """A USB stick as anyone would make one: a FAT file system with the bundle at its top."""
+    size_kib = bundle.stat().st_size // 1024 + 64 * 1024
+    subprocess.run(
+        ["mkfs.vfat", "-F", "32", "-n", "UPDATE", "-C", str(path), str(size_kib)],
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    subprocess.run(["mcopy", "-i", str(path), str(bundle), "::/update.raucb"], check=True, env=env)
+    return path
+
+
+def update_status(machine: vm.Machine) -> dict[str, Any]:
+    try:
+        response = httpx.get(
+            machine.url + "/api/status",
+            headers={"Authorization": "Bearer image-test-token"},
+            timeout=5,
+        )
+    except httpx.HTTPError:
+        return {}
+    return response.json().get("update", {}) if response.status_code == 200 else {}
+
+
+def wait_update(
+    machine: vm.Machine, condition: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    """The box's update status, across its reboots, until `condition` holds."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = update_status(machine)
+        last = status or last
+        if status and condition(status):
+            return status
+        time.sleep(1)
+    raise AssertionError(
+        f"the update status never got there; last: {last}\n{machine.console_tail()}"
+    )
 
 
 def until(
@@ -605,7 +821,7 @@ def until(
         try:
             shell = machine.shell(timeout=30)
             status, output = shell.run(command, timeout=30)
-        except TimeoutError:
+        except (TimeoutError, ConnectionError):
             continue
         if status == 0 and expected(output):
             return shell, output
@@ -617,48 +833,187 @@ def entries_are(*names: str) -> Callable[[str], bool]:
     return lambda out: out.split() == list(names)
 
 
-@pytest.mark.image
-def test_a_usb_stick_with_a_bundle_updates_the_other_slot_which_is_blessed_once_healthy(
-    machine: vm.Machine, built: Built, tmp_path: Path
-) -> None:
-    machine.usb_sticks.append(bundle(built, tmp_path / "next.tar", "29990101.000000"))
-    machine.power_on()
-    machine.wait_lan(BOOT_TIMEOUT)
-    b = built.identity.partuuids["root-b"]
-    shell, _ = until(
-        machine, "cat /proc/cmdline", lambda out: f"root=PARTUUID={b} " in out, 3 * BOOT_TIMEOUT
-    )
-    machine.wait_lan(BOOT_TIMEOUT)
-    assert shell.run("systemctl is-system-running --wait", timeout=BOOT_TIMEOUT) == (0, "running")
-    report(f"power-on with the stick to blessed on slot b: {machine.uptime():.0f} s")
-    assert shell.check("systemctl is-active systemd-bless-boot.service") == "active"
-    assert shell.check("ls /efi/loader/entries").split() == ["edgebox-a.conf", "edgebox-b.conf"]
-    # The stick is still in: the bundle is what runs now, so nothing happens.
-    log = shell.check("journalctl -b -u edgebox-update@sda.service --no-pager")
-    assert "which is running; nothing to do" in log
+CUT_AT = 40 << 20  # bytes of the bundle sent before the power cut
+DRIP = 4 << 20  # bytes per second until then
 
 
 @pytest.mark.image
-def test_an_update_that_cannot_boot_rolls_back_to_the_previous_slot(
-    machine: vm.Machine, built: Built, tmp_path: Path
+def test_updates_from_the_channel(
+    built: Built, releases: Releases, host_cloud: vm.HostCloud, tmp_path: Path
 ) -> None:
-    broken = tmp_path / "broken-root.img"
-    broken.write_bytes(b"\0" * build.MIB)  # no file system: the initramfs cannot mount it
-    machine.usb_sticks.append(bundle(built, tmp_path / "bad.tar", "29990101.000000", broken))
-    machine.power_on()
-    machine.wait_lan(BOOT_TIMEOUT)
-    shell, _ = until(
-        machine,
-        "ls /efi/loader/entries",
-        entries_are("edgebox-a.conf", "edgebox-b+0-3.conf"),
-        6 * BOOT_TIMEOUT,
+    """One box, one channel on the host: a tampered stick, an unsigned and a tampered bundle are
+    refused while it keeps serving; rollout 0 % leaves it alone; at 100 % it downloads, loses
+    power in the middle, resumes after power-on, installs into slot b, reboots and is blessed;
+    then a release that cannot boot is installed and rolls back to slot b after three tries."""
+    directory = tmp_path / "channel"
+    directory.mkdir()
+    unsigned = bundles.unsigned_bundle(tmp_path)
+    tampered = bundles.tamper(releases.next, at=1 << 20)
+    stick = fat_stick(tmp_path / "stick.img", tampered)
+    a, b = built.identity.partuuids["root-a"], built.identity.partuuids["root-b"]
+    with vm.HostChannel(directory) as host:
+        disk = vm.overlay(built.outputs.image, tmp_path / "disk.qcow2")
+        machine = vm.Machine(disk, tmp_path, cloud_port=host_cloud.port, channel_port=host.port)
+        machine.usb_sticks.append(stick)
+        try:
+            offer(directory, unsigned, built, NEXT)
+            machine.power_on()
+            machine.wait_lan(BOOT_TIMEOUT)
+            status = wait_update(
+                machine, lambda u: u["state"] == "refused" and "refused" in u["last_error"], 300
+            )
+            report(f"unsigned bundle: {status['last_error']}")
+            shell, _ = until(
+                machine,
+                "journalctl -b -u edgebox-update@sda.service --no-pager",
+                lambda out: "does not match its signature" in out,
+                BOOT_TIMEOUT,
+            )
+            offer(directory, tampered, built, NEXT)
+            status = wait_update(
+                machine, lambda u: "does not match its signature" in (u["last_error"] or ""), 600
+            )
+            report(f"tampered bundle: {status['last_error']}")
+            assert f"root=PARTUUID={a} " in shell.check("cat /proc/cmdline")
+            assert httpx.get(machine.url + "/healthz", timeout=10).status_code == 200
+            assert shell.check("ls /efi/loader/entries") == "edgebox-a.conf"
+
+            release.publish(releases.next, directory, built.signing, rollout=0)
+            asked = len(host.call(lambda c: c.requests_for(".raucb")))
+            wait_update(machine, lambda u: "not rolled out" in u["state"], 120)
+            time.sleep(25)  # two more polls
+            assert "not rolled out" in update_status(machine)["state"]
+            assert len(host.call(lambda c: c.requests_for(".raucb"))) == asked
+
+            host.call(lambda c: setattr(c, "slow_bytes_per_s", DRIP))
+            release.publish(releases.next, directory, built.signing, rollout=100)
+            wait_update(
+                machine,
+                lambda u: u["state"] == "downloading" and u["bytes_done"] >= CUT_AT,
+                600,
+            )
+            machine.power_cut()
+            sent = host.call(lambda c: c.bytes_sent)
+            asked = len(host.call(lambda c: c.requests_for(".raucb")))
+            host.call(lambda c: setattr(c, "slow_bytes_per_s", None))
+
+            machine.power_on()
+            deadline = time.monotonic() + BOOT_TIMEOUT
+            while len(host.call(lambda c: c.requests_for(".raucb"))) == asked:
+                assert time.monotonic() < deadline, machine.console_tail()
+                time.sleep(0.5)
+            polled_at = time.monotonic()
+            (_, ranged), *_ = host.call(lambda c: c.requests_for(".raucb"))[asked:]
+            resumed_from = int((ranged or "bytes=0-").removeprefix("bytes=").rstrip("-"))
+            assert CUT_AT - (8 << 20) <= resumed_from <= sent
+            installing = wait_update(machine, lambda u: u["state"] == "installing", 900)
+            installing_at = time.monotonic()
+            deadline = time.monotonic() + 1800
+            while update_status(machine).get("state") == "installing":  # then down to reboot
+                assert time.monotonic() < deadline, machine.console_tail()
+                time.sleep(1)
+            installed_at = time.monotonic()
+            machine.wait_down(BOOT_TIMEOUT)
+            shell, _ = until(
+                machine,
+                "cat /proc/cmdline",
+                lambda out: f"root=PARTUUID={b} " in out,
+                3 * BOOT_TIMEOUT,
+            )
+            status = wait_update(machine, lambda u: u["blessed"] == NEXT, BOOT_TIMEOUT)
+            blessed_at = time.monotonic()
+            assert status["running"] == NEXT
+            # One request after the power came back: the rest of the bundle, from where it was.
+            assert [r for _, r in host.call(lambda c: c.requests_for(".raucb"))[asked:]] == [
+                f"bytes={resumed_from}-"
+            ]
+            assert shell.check("ls /efi/loader/entries").split() == [
+                "edgebox-a.conf",
+                "edgebox-b.conf",
+            ]
+            assert shell.check("systemctl is-active systemd-bless-boot.service") == "active"
+            metrics = httpx.get(machine.url + "/metrics", timeout=10).text
+            assert f'edgebox_update_state{{offered="",running="{NEXT}",state="' in metrics
+            report(
+                f"bundle {releases.next.stat().st_size / build.MIB:.0f} MiB; power cut after"
+                f" {sent / build.MIB:.0f} MiB sent, resumed from byte {resumed_from}"
+                f" ({resumed_from / build.MIB:.0f} MiB kept); from the resumed request to blessed"
+                f" on slot b: {blessed_at - polled_at:.0f} s (download and check"
+                f" {installing_at - polled_at:.0f} s, `rauc install`"
+                f" {installed_at - installing_at:.0f} s, reboot to blessed"
+                f" {blessed_at - installed_at:.0f} s); {installing['bytes_total']} bytes"
+            )
+
+            release.publish(releases.bad, directory, built.signing)
+            offered_at = time.monotonic()
+            wait_update(machine, lambda u: u["state"] == "installing", 900)
+            machine.wait_down(1800)
+            shell, _ = until(
+                machine,
+                "ls /efi/loader/entries",
+                entries_are("edgebox-a+0-3.conf", "edgebox-b.conf"),
+                8 * BOOT_TIMEOUT,
+            )
+            status = wait_update(machine, lambda u: u["rolled_back"] == BAD, BOOT_TIMEOUT)
+            report(
+                f"a release that cannot boot: offered to serving again from slot b,"
+                f" rolled back: {time.monotonic() - offered_at:.0f} s"
+            )
+            assert f"root=PARTUUID={b} " in shell.check("cat /proc/cmdline")
+            assert status["running"] == NEXT and BAD in status["last_error"]
+            # The tampered stick is still in: its unit fails at every boot, and nothing else.
+            shell.run("systemctl is-system-running --wait", timeout=BOOT_TIMEOUT)
+            failed = shell.check("systemctl --failed --no-legend --plain").split("\n")
+            assert [line.split()[0] for line in failed if line] == ["edgebox-update@sda.service"]
+            assert "slot a  29990202.000000  bad" in shell.check("edgebox-update status")
+            time.sleep(25)  # it is not taken again
+            assert "rolled back here before" in update_status(machine)["state"]
+        finally:
+            machine.power_cut()
+
+
+@pytest.mark.image
+def test_a_code_only_release_costs_a_small_part_of_the_full_bundle(
+    built: Built, releases: Releases, tmp_path: Path
+) -> None:
+    """What a box that keeps its running slot as the seed would fetch of the next release, in
+    casync chunks (what RAUC's casync bundles transfer); the full bundle for comparison."""
+    stores = {}
+    for name, image in (("running", built.work / "root-a.img"), ("next", releases.next_root)):
+        store = tmp_path / f"{name}.castr"
+        subprocess.run(
+            ["casync", "make", f"--store={store}", str(tmp_path / f"{name}.caibx"), str(image)],
+            check=True,
+            capture_output=True,
+        )
+        stores[name] = {p.name: p.stat().st_size for p in store.rglob("*.cacnk")}
+    new = {k: v for k, v in stores["next"].items() if k not in stores["running"]}
+    fetched = sum(new.values())
+    full = releases.next.stat().st_size
+    report(
+        f"code-only release: full bundle {full} bytes ({full / build.MIB:.0f} MiB);"
+        f" chunks the box lacks {fetched} bytes ({fetched / build.MIB:.1f} MiB,"
+        f" {len(new)} of {len(stores['next'])} chunks) = {100 * fetched / full:.1f} % of the"
+        f" bundle; the releases took {releases.seconds:.0f} s to make"
     )
-    machine.wait_lan(BOOT_TIMEOUT)
-    report(f"power-on with a bad stick to serving again from slot a: {machine.uptime():.0f} s")
-    a = built.identity.partuuids["root-a"]
-    assert f"root=PARTUUID={a} " in shell.check("cat /proc/cmdline")
-    assert shell.run("systemctl is-system-running --wait", timeout=BOOT_TIMEOUT) == (0, "running")
-    assert "failed to boot here before; nothing to do" in shell.check(
-        "journalctl -b -u edgebox-update@sda.service --no-pager"
+    assert fetched <= 0.10 * full
+
+
+def test_the_pre_install_handler_reads_the_mounted_manifest_and_refuses_an_older_version() -> None:
+    """RAUC runs it with the bundle mounted; the version is judged before the slot is written."""
+    text = release.manifest_raucm(compatible="edgebox-x", version="20251231.000000", venue="v")
+    info = update.parse_raucm(text)
+    assert (info.compatible, info.version) == ("edgebox-x", "20251231.000000")
+    assert info.format == "verity"
+    with pytest.raises(update.UpdateError, match=r"older than 20260101\.000000"):
+        update.judge(info, compatible="edgebox-x", running="20260101.000000")
+    with pytest.raises(update.UpdateError, match="unreadable"):
+        update.parse_raucm("[update]\nversion=1\n")
+    result = subprocess.run(
+        [sys.executable, str(Path(update.__file__)), "pre-install"],
+        env={**os.environ, "RAUC_BUNDLE_MOUNT_POINT": ""},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert "slot b  29990101.000000  bad" in shell.check("edgebox-update status")
+    assert result.returncode == 1 and "RAUC_BUNDLE_MOUNT_POINT" in result.stderr

@@ -21,7 +21,7 @@ import pytest
 
 from edgebox.core import config
 from image import arch, build, raspi, raspi_slot, rootfs, update
-from tests.support import vm
+from tests.support import bundles, vm
 from tests.system.test_image import (
     BOOT_TIMEOUT,
     kill_9_until_serving,
@@ -275,7 +275,7 @@ def test_the_arm64_esp_boots_systemd_boot_for_arm64_with_the_pl011_console(
     assert (esp / "EFI/systemd/systemd-bootaa64.efi").exists()
     entry = (esp / "loader/entries/edgebox-a.conf").read_text()
     assert "console=ttyAMA0,115200" in entry and "ttyS0" not in entry
-    assert f"root=PARTUUID={IDENTITY.partuuids['root-a']} ro " in entry
+    assert f"root=PARTUUID={IDENTITY.partuuids['root-a']} rauc.slot=a ro " in entry
     assert arch.AMD64.kernel_options == update.KERNEL_OPTIONS  # this host is x86-64
 
 
@@ -349,6 +349,7 @@ def arm64_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
         work=top / "work",
         extra_trees=[CONSOLE_TREE],
         target=arch.ARM64,
+        signing=bundles.keys(top / "keys"),  # made for this run, never kept
     )
     assert outputs.raspi is not None
     sizes = ", ".join(
