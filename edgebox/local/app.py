@@ -19,6 +19,7 @@ from edgebox.local.led_api import led_api
 
 if TYPE_CHECKING:
     from edgebox.local.context import Lan
+    from edgebox.local.metronome import Metronome
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_TIMEOUT = 30.0
 
 
-def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
-    """`body_timeout`: seconds a client has to send a whole request body (then 408)."""
+def create_app(lan: Lan, metronome: Metronome, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
+    """`metronome` keeps the event streams' time and must run beside the app
+    (`edgebox.local.server`); `body_timeout`: seconds a client has to send a whole request
+    body (then 408)."""
     app = QuartTrio("edgebox", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = body_timeout
@@ -82,10 +85,10 @@ def create_app(lan: Lan, *, body_timeout: float = BODY_TIMEOUT) -> QuartTrio:
         return response
 
     app.register_blueprint(led_api(lan))
-    app.register_blueprint(events_api(lan))
+    app.register_blueprint(events_api(lan, metronome))
     app.register_blueprint(client_api(lan))
     app.register_blueprint(iptv_admin_api(lan))
 
-    app.register_blueprint(status_api.blueprint(lan))
-    app.register_blueprint(sign_api.blueprint(lan))
+    app.register_blueprint(status_api.blueprint(lan, metronome))
+    app.register_blueprint(sign_api.blueprint(lan, metronome))
     return app
