@@ -18,7 +18,7 @@ from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
 from edgebox.local import sse
 from edgebox.local.openapi import documented
-from edgebox.local.signauth import refuse_without_sign_token
+from edgebox.local.signauth import guard_with_sign_token
 
 if TYPE_CHECKING:
     from edgebox.hub import Change, Hub
@@ -111,7 +111,7 @@ def _playlist_change(change: Change) -> dict[str, Any]:
 def events_api(lan: Lan, metronome: Metronome) -> Blueprint:
     bp = Blueprint("events", __name__)
     hub = lan.hub
-    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
+    guard_with_sign_token(bp, lan.config.sign_token.reveal())
 
     @bp.get("/api/events/brightness")
     @documented(
