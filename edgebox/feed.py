@@ -220,6 +220,10 @@ class Feed:
                 if not ring.readers:
                     del self._rings[name]
 
+    def read(self, topic: str) -> bool:
+        """Whether anyone reads `topic` now (a ring is kept only while someone reads it)."""
+        return topic in self._rings or EVERY in self._rings
+
     def publish(self, topic: str, value: Any) -> None:
         ring = self._rings.get(topic)
         every = self._rings.get(EVERY)
