@@ -3,6 +3,8 @@
 - Brightness fan-out: PUT /api/settings/brightness p50/p99 and SSE delivery p99 (PUT sent to
   event read) with 1, 200 and 1,000 listeners on /api/events/brightness, and brightness to the
   first frame at the new level on a virtual panel on a pty.
+  The same listeners and changes on a bare quart-trio app whose streams all wait on one event:
+  what quart-trio and hypercorn cost per stream, without the box's fan-out.
 - IPTV check-device and GET /api/playlist/items at concurrency 1, 50 and 100, against a bare
   quart-trio app under hypercorn that answers the same bytes: req/s, p50/p95/p99, the server's
   CPU per request, and the box's req/s as a ratio of the bare app's.
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -297,11 +299,16 @@ class FrameWatch:
 
 
 async def fan_out(
-    port: int, pid: int, watch: FrameWatch, listeners: int, puts: int, refs: dict[int, int]
+    port: int,
+    pid: int,
+    watch: FrameWatch | None,
+    listeners: int,
+    puts: int,
+    refs: dict[int, int],
 ) -> tuple[list[float], list[float], list[float], float]:
     """`puts` brightness changes with `listeners` open streams: PUT latencies, every
-    listener's delivery latency, the latency of the first frame at the new level, and the
-    box's CPU seconds over the changes."""
+    listener's delivery latency, the latency of the first frame at the new level (none
+    without a `watch`), and the server's CPU seconds over the changes."""
     put_lat: list[float] = []
     delivery: list[float] = []
     frame_lat: list[float] = []
@@ -331,7 +338,7 @@ async def fan_out(
                 for listener in group:
                     await listener.wait_for(i + 2)
                     delivery.append(listener.times[i + 1] - began)
-            shown = await watch.first_at(refs[level], began)
+            shown = await watch.first_at(refs[level], began) if watch is not None else None
             if shown is not None:
                 frame_lat.append(shown - began)
         cpu = cpu_seconds(pid) - cpu
@@ -366,6 +373,29 @@ def bare_app(port: int, bodies: Path) -> None:
     @app.get("/healthz")
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', content_type="application/json")
+
+    # The floor of the fan-out: every stream waits on one event and sends the new level.
+    changed = [trio.Event(), b'data: {"brightness":100}\n\n']
+
+    @app.put("/api/settings/brightness")
+    async def set_brightness() -> Response:
+        level = json.loads(await request.get_data())["brightness"]
+        event = changed[0]
+        changed[:] = [trio.Event(), b'data: {"brightness":%d}\n\n' % level]
+        event.set()
+        return Response(b'{"brightness":%d}\n' % level, content_type="application/json")
+
+    @app.get("/api/events/brightness")
+    async def brightness_events() -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            yield changed[1]
+            while True:
+                await changed[0].wait()
+                yield changed[1]
+
+        response = Response(stream(), content_type="text/event-stream")
+        response.timeout = None
+        return response
 
     cfg = Config()
     cfg.bind = [f"127.0.0.1:{port}"]
@@ -528,6 +558,25 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
             )
             print(f"{'':>17}box CPU {cpu * 1000 / puts:.1f} ms per change")
         print(f"PUT p99 with 1000 listeners / with 1: {put_p99[1000] / put_p99[1]:.2f}x")
+        bodies = tmp / "bodies"
+        bodies.mkdir()
+        for name in ("check.json", "items.json"):
+            (bodies / name).write_bytes(b"{}")
+        bare_port = free_port()
+        bare_command = [sys.executable, __file__, "--bare", str(bare_port), str(bodies)]
+        bare = await started(nursery, bare_command, bare_port, core)
+        print(
+            "the same on a bare quart-trio app, every stream waiting on one trio.Event (what"
+            " quart-trio and hypercorn cost per stream, woken all at once):"
+        )
+        for listeners in (1, 200, 1000):
+            put_lat, delivery, _, cpu = await fan_out(bare_port, bare, None, listeners, puts, refs)
+            print(
+                f"{listeners:>5} listeners  PUT p50 {pct(put_lat, 0.5):6.1f}"
+                f" p99 {pct(put_lat, 0.99):6.1f} ms  delivery p50 {pct(delivery, 0.5):6.1f}"
+                f" p99 {pct(delivery, 0.99):6.1f} ms  bare CPU {cpu * 1000 / puts:.1f}"
+                " ms per change"
+            )
         nursery.cancel_scope.cancel()
 
 

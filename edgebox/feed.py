@@ -11,7 +11,8 @@ time: the writer's own next steps (the PUT's answer, the next frame) run between
 after one batch of every stream. The box's own readers that act on a change (the players
 putting a new brightness on the panels) subscribe with `first=True`: there are as many as the
 venue file makes, not as many as the LAN opens, and the writer wakes them itself, before any
-stream.
+stream. A reader's wait can be interrupted (`next()` then gives None): the SSE streams' keep-alive
+comes that way from one metronome, so a stream pays for no timer of its own per change.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ class _Ring:
             if not waiting:
                 self.to_wake.popleft()
                 continue
-            _, event = waiting.popitem()
-            if event.statistics().tasks_waiting:
+            reader, event = waiting.popitem()
+            if reader._event is event:
                 event.set()
                 wanted -= 1
 
@@ -89,6 +90,8 @@ class Subscription:
         self._dropped = 0
         self._rings = rings
         self._cursors = [ring.count for ring in rings]
+        self._event: trio.Event | None = None  # what this reader waits on, while it waits
+        self._interrupted = False
 
     @property
     def dropped(self) -> int:
@@ -136,22 +139,47 @@ class Subscription:
         return ring.changes[self._cursors[i] - taken - (ring.count - len(ring.changes))]
 
     async def get(self) -> Change:
+        while (change := await self.next()) is None:
+            pass
+        return change
+
+    async def next(self) -> Change | None:
+        """The next change, or None if `interrupt()` came first: a reader that also acts on
+        time (an SSE keep-alive) is told by whoever keeps the time, instead of waiting under
+        a timer of its own for every change."""
         while (change := self._take()) is None:
-            event = trio.Event()
+            if self._interrupted:
+                self._interrupted = False
+                return None
+            self._event = event = trio.Event()
             for ring in self._rings:
                 (ring.waiting_first if self.first else ring.waiting)[self] = event
             try:
                 await event.wait()
             except BaseException:
-                for ring in self._rings:
-                    for waiting in (ring.waiting, ring.waiting_first):
-                        if waiting.get(self) is event:
-                            del waiting[self]
+                self._event = None
+                self._forget(event)
                 raise
+            self._event = None
+            if self._interrupted:
+                self._forget(event)
             if not self.first:
                 for ring in self._rings:
                     ring.wake(1)
         return change
+
+    def interrupt(self) -> None:
+        """Make the waiting `next()` return None, or the next one if none waits (after the
+        changes already there)."""
+        self._interrupted = True
+        if self._event is not None:
+            self._event.set()
+
+    def _forget(self, event: trio.Event) -> None:
+        for ring in self._rings:
+            for waiting in (ring.waiting, ring.waiting_first):
+                if waiting.get(self) is event:
+                    del waiting[self]
 
     def __aiter__(self) -> AsyncIterator[Change]:
         return self._iterate()
@@ -191,6 +219,10 @@ class Feed:
                 ring.waiting_first.pop(sub, None)
                 if not ring.readers:
                     del self._rings[name]
+
+    def read(self, topic: str) -> bool:
+        """Whether anyone reads `topic` now (a ring is kept only while someone reads it)."""
+        return topic in self._rings or EVERY in self._rings
 
     def publish(self, topic: str, value: Any) -> None:
         ring = self._rings.get(topic)

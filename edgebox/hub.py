@@ -131,6 +131,10 @@ class Hub:
     def subscriber_count(self) -> int:
         return len(self._feed.subscribers)
 
+    def watched(self, topic: str) -> bool:
+        """Whether any subscriber would get a change of `topic` published now."""
+        return self._feed.read(topic)
+
     def publish(self, topic: str, value: Any) -> None:
         """Tell every subscriber; for state that is not persisted (frames, progress)."""
         self._feed.publish(topic, value)

@@ -2,7 +2,8 @@
 
 One player per canvas whose source is `led`. It renders frame n at t0 + n/fps, so the rate never
 drifts; a frame that is already late is skipped rather than shown late. Every frame goes to each
-panel of the canvas (the panel crops its own part) and is published on the hub as `frame`.
+panel of the canvas (the panel crops its own part) and is published on the hub as `frame`; a
+canvas with no panel is drawn only while someone reads its frames.
 """
 
 from __future__ import annotations
@@ -127,6 +128,19 @@ class Player:
 
     def frame(self, now: float) -> Image.Image:
         """The canvas at `now` (trio time): preview, else playlist, else idle; overlay on top."""
+        item, t = self.follow(now)
+        if item is None:
+            frame = self.renderer.idle(now)
+        else:
+            self._want_picture(item)
+            frame = self.renderer.render(item, t, self.wall_clock())
+        overlay = self._overlay[0]
+        if overlay is not None:
+            frame = self.renderer.overlay(frame, overlay, now - self._overlay[1])
+        return frame
+
+    def follow(self, now: float) -> tuple[LedItem | None, float]:
+        """What shows at `now` and for how long it has, kept up whether or not it is drawn."""
         if self.hub.led_items is not self._items:
             self._items = self.hub.led_items
             self.cursor.follow(self._items, now)
@@ -136,17 +150,10 @@ class Player:
         else:
             item, t = self.cursor.at(now)
             self.stats.showing = item.id if item is not None else "idle"
-        if item is None:
-            frame = self.renderer.idle(now)
-        else:
-            self._want_picture(item)
-            frame = self.renderer.render(item, t, self.wall_clock())
         overlay = self.hub.overlay
         if overlay is not self._overlay[0]:
             self._overlay = (overlay, now)
-        if overlay is not None:
-            frame = self.renderer.overlay(frame, overlay, now - self._overlay[1])
-        return frame
+        return item, t
 
     def _preview_at(self, now: float) -> tuple[LedItem | None, float]:
         lock = self.hub.preview
@@ -201,7 +208,12 @@ class Player:
             n = 0
             while True:
                 await trio.sleep_until(t0 + n * period)
-                self.show(self.frame(trio.current_time()))
+                # A canvas with no panel and no one watching its pictures is not drawn: it
+                # cost an IPTV-only box a tenth of its core under load. It still keeps time.
+                if self.panels or self.hub.watched("frame"):
+                    self.show(self.frame(trio.current_time()))
+                else:
+                    self.follow(trio.current_time())
                 self.stats.frames += 1
                 due = math.floor((trio.current_time() - t0) / period) + 1
                 self.stats.skipped += max(0, due - n - 1)

@@ -18,11 +18,12 @@ from edgebox.ledsign import model as ledsign
 from edgebox.local import ledschema as S
 from edgebox.local import sse
 from edgebox.local.openapi import documented
-from edgebox.local.signauth import refuse_without_sign_token
+from edgebox.local.signauth import guard_with_sign_token
 
 if TYPE_CHECKING:
     from edgebox.hub import Change, Hub
     from edgebox.local.context import Lan
+    from edgebox.local.metronome import Metronome
 
 KEEP_ALIVE = 15.0
 KEEP_ALIVE_COMMENT = b": keep-alive\n\n"
@@ -46,6 +47,7 @@ PLAYLIST = {
 
 def event_stream(
     hub: Hub,
+    metronome: Metronome,
     topic: str,
     current: Callable[[], dict[str, Any]],
     change: Callable[[Change], dict[str, Any]],
@@ -77,6 +79,7 @@ def event_stream(
     return sse.feed(
         hub,
         {topic},
+        metronome=metronome,
         first=first,
         change=changed,
         tick=lambda: KEEP_ALIVE_COMMENT,
@@ -105,10 +108,10 @@ def _playlist_change(change: Change) -> dict[str, Any]:
     return _playlist(*change.value)
 
 
-def events_api(lan: Lan) -> Blueprint:
+def events_api(lan: Lan, metronome: Metronome) -> Blueprint:
     bp = Blueprint("events", __name__)
     hub = lan.hub
-    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
+    guard_with_sign_token(bp, lan.config.sign_token.reveal())
 
     @bp.get("/api/events/brightness")
     @documented(
@@ -120,6 +123,7 @@ def events_api(lan: Lan) -> Blueprint:
         return sse.respond(
             event_stream(
                 hub,
+                metronome,
                 "brightness",
                 lambda: {"brightness": hub.brightness},
                 _brightness_change,
@@ -137,7 +141,9 @@ def events_api(lan: Lan) -> Blueprint:
             lock = hub.preview
             return _editor(lock if lock.live(trio.current_time()) else None)
 
-        return sse.respond(event_stream(hub, "preview", current, _editor_change, repeat=False))
+        return sse.respond(
+            event_stream(hub, metronome, "preview", current, _editor_change, repeat=False)
+        )
 
     @bp.get("/api/events/playlist")
     @documented(
@@ -150,6 +156,7 @@ def events_api(lan: Lan) -> Blueprint:
         return sse.respond(
             event_stream(
                 hub,
+                metronome,
                 "led_playlist",
                 lambda: _playlist("Update", hub.led_items),
                 _playlist_change,

@@ -69,7 +69,8 @@ async def read_json(max_bytes: int = MAX_JSON_BYTES) -> Any:
         value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (ValueError, RecursionError) as exc:
         raise ValidationError(f"not valid JSON ({exc})", "body") from None
-    if depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    # Each level past the first is a pair of brackets: a short body cannot nest too deep.
+    if len(raw) > 2 * MAX_JSON_DEPTH and depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", "body")
     return value
 

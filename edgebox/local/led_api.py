@@ -36,7 +36,7 @@ from edgebox.local.http import (
     read_json_object,
 )
 from edgebox.local.openapi import documented
-from edgebox.local.signauth import refuse_without_sign_token
+from edgebox.local.signauth import guard_with_sign_token
 
 if TYPE_CHECKING:
     from edgebox.local.context import Lan
@@ -70,7 +70,7 @@ def led_api(lan: Lan) -> Blueprint:
     bp = Blueprint("led", __name__)
     hub = lan.hub
     listed: list[Any] = [None, b""]
-    bp.before_request(refuse_without_sign_token(lan.config.sign_token.reveal()))
+    guard_with_sign_token(bp, lan.config.sign_token.reveal())
 
     def parse(body: Any, make_id: Any = ledsign.new_id) -> ledsign.LedItem:
         """An item; an image without its natural size gets it from the upload, as the

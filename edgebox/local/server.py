@@ -11,6 +11,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from edgebox.local.app import create_app
+from edgebox.local.metronome import Metronome
 
 if TYPE_CHECKING:
     from edgebox.core.service import Service
@@ -61,7 +62,8 @@ def serve_lan(lan: Lan, timeouts: ClientTimeouts = ClientTimeouts()) -> Service:
     """A service that serves the LAN app and reports the bound URLs (port 0 picks one)."""
 
     async def run(*, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-        app = create_app(lan, body_timeout=timeouts.body)
+        metronome = Metronome()
+        app = create_app(lan, metronome, body_timeout=timeouts.body)
         cfg = HypercornConfig()
         host = lan.config.host
         port = lan.config.port
@@ -71,7 +73,10 @@ def serve_lan(lan: Lan, timeouts: ClientTimeouts = ClientTimeouts()) -> Service:
         cfg.graceful_timeout = 1.0
         cfg.keep_alive_timeout = timeouts.idle
         cfg.backlog = 1024  # a venue's TVs reconnect all at once after a power cut
-        await serve(finish_sends_shielded(app), cfg, task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(metronome.run)
+            await serve(finish_sends_shielded(app), cfg, task_status=task_status)
+            nursery.cancel_scope.cancel()
 
     return run
 

@@ -29,6 +29,7 @@ from edgebox.local.status_api import frame_png
 if TYPE_CHECKING:
     from edgebox.hub import Change
     from edgebox.local.context import Lan
+    from edgebox.local.metronome import Metronome
 
 FRAMES_PER_SECOND = 10.0
 _STATIC = resources.files("edgebox.local") / "sign_static"
@@ -69,7 +70,7 @@ def presets_json() -> str:
     return json.dumps(table, separators=(",", ":")).replace("</", "<\\/")
 
 
-def blueprint(lan: Lan) -> Blueprint:
+def blueprint(lan: Lan, metronome: Metronome) -> Blueprint:
     bp = Blueprint("sign", __name__)
     token = lan.config.sign_token.reveal()
     led_canvases = {c.name for c in lan.canvases if c.source == "led"}
@@ -157,6 +158,7 @@ def blueprint(lan: Lan) -> Blueprint:
             sse.feed(
                 hub,
                 {"led_playlist", "brightness", "preview", "frame"},
+                metronome=metronome,
                 first=state,
                 change=change,
                 tick=state,

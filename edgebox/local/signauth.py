@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from quart import Response
+from quart import Blueprint, Response
 
 from edgebox.local.http import json_error, offers_token
 
@@ -29,3 +29,10 @@ def refuse_without_sign_token(token: str) -> Callable[[], Awaitable[Response | N
         return json_error(401, "sign token required (lan.sign_token)")
 
     return check
+
+
+def guard_with_sign_token(bp: Blueprint, token: str) -> None:
+    """Refuse `bp`'s requests without the sign token, when one is set; an open sign API (no
+    token) then pays for no check on each request."""
+    if token:
+        bp.before_request(refuse_without_sign_token(token))

@@ -1,9 +1,10 @@
 """Server-Sent Events: one encoder, one response, and one loop over a hub subscription.
 
 The loop sends a first event, then what each change turns into, and a tick when `period`
-passes: after `period` of silence (a keep-alive), or on a fixed beat (the status feed). The hub
-subscription lives exactly as long as the response body: a client that goes away cancels the
-body, and its subscription is dropped at once.
+passes: after `period` of silence (a keep-alive), or on a fixed beat (the status feed); the
+time is kept for every stream by one `Metronome`, so waiting for a change costs no timer. The
+hub subscription lives exactly as long as the response body: a client that goes away cancels
+the body, and its subscription is dropped at once.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import trio
 from quart import Response, current_app
 
 if TYPE_CHECKING:
     from edgebox.hub import Change, Hub
+    from edgebox.local.metronome import Metronome
 
 
 def encode(data: Any, event: str | None = None) -> bytes:
@@ -39,6 +40,7 @@ async def feed(
     hub: Hub,
     topics: set[str],
     *,
+    metronome: Metronome,
     first: Callable[[], bytes],
     change: Callable[[Change], Awaitable[bytes | None]],
     tick: Callable[[], bytes],
@@ -47,21 +49,17 @@ async def feed(
     maxlen: int = 64,
 ) -> AsyncIterator[bytes]:
     """`first()`, then `change(c)` for each change of `topics` (None sends nothing), and
-    `tick()` after `period` without a change; with `beat=True`, every `period` regardless."""
-    with hub.subscribe(topics, maxlen=maxlen) as sub:
+    `tick()` after `period` without a change; with `beat=True`, every `period` regardless.
+    The ticks come from `metronome`, which must be running."""
+    with hub.subscribe(topics, maxlen=maxlen) as sub, metronome.keep(sub, period) as pulse:
         yield first()
-        due = trio.current_time() + period
         while True:
-            # Never yield inside the cancel scope: the consumer's send would run under it.
-            got: Change | None = None
-            with trio.move_on_at(due):
-                got = await sub.get()
+            got = await sub.next()
             if got is None:
                 yield tick()
-                due = trio.current_time() + period
                 continue
             if not beat:
-                due = trio.current_time() + period
+                pulse.spoke()
             sent = await change(got)
             if sent is not None:
                 yield sent

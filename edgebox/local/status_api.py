@@ -21,6 +21,7 @@ from edgebox.local.openapi import documented
 if TYPE_CHECKING:
     from edgebox.hub import Change
     from edgebox.local.context import Lan
+    from edgebox.local.metronome import Metronome
 
 STATUS_PERIOD = 1.0
 FRAMES_PER_SECOND = 5.0
@@ -49,7 +50,7 @@ def frame_png(frame: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def blueprint(lan: Lan) -> Blueprint:
+def blueprint(lan: Lan, metronome: Metronome) -> Blueprint:
     bp = Blueprint("status", __name__)
     token = lan.config.admin_token.reveal()
 
@@ -177,6 +178,7 @@ def blueprint(lan: Lan) -> Blueprint:
             sse.feed(
                 lan.hub,
                 {"frame"},
+                metronome=metronome,
                 first=status_event,
                 change=frame_event,
                 tick=status_event,

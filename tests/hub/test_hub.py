@@ -194,3 +194,50 @@ async def test_the_boxs_own_first_readers_are_woken_before_a_thousand_streams(hu
             await trio.testing.wait_all_tasks_blocked()
         hub.publish("brightness", 10)
     assert len(order) == 1001 and "panels" in order[: WAKE_WIDTH + 1]
+
+
+async def test_an_interrupted_reader_gets_none_after_the_changes_already_there(hub: Hub) -> None:
+    with hub.subscribe({"volume"}) as sub:
+        sub.interrupt()
+        hub.publish("volume", 1)
+        assert (await sub.next()).value == 1  # type: ignore[union-attr]
+        assert await sub.next() is None
+        async with trio.open_nursery() as nursery:
+            got: list[object] = []
+
+            async def read() -> None:
+                got.append(await sub.next())
+                got.append((await sub.get()).value)
+
+            nursery.start_soon(read)
+            await trio.testing.wait_all_tasks_blocked()
+            sub.interrupt()
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == [None]
+            hub.publish("volume", 2)
+        assert got == [None, 2]
+        assert sub.dropped == 0
+
+
+async def test_readers_woken_by_an_interrupt_still_pass_a_change_on_to_every_reader(
+    hub: Hub,
+) -> None:
+    got: list[int] = []
+    subs = []
+
+    async def read() -> None:
+        with hub.subscribe({"volume"}) as sub:
+            subs.append(sub)
+            while (change := await sub.next()) is None:
+                pass
+            got.append(change.value)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(100):
+            nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        hub.publish("volume", 3)
+        for sub in subs[::2]:
+            sub.interrupt()  # while the change is still being passed on
+    assert got == [3] * 100
+    assert hub.subscriber_count == 0

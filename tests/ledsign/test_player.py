@@ -92,10 +92,40 @@ async def test_player_skips_frames_it_is_too_late_for(
 
     player.frame = slow_once  # type: ignore[method-assign]
     began = trio.current_time()
-    await nursery.start(player.run)
-    await trio.sleep_until(began + 2.0 + 0.001)
+    with hub.subscribe({"frame"}, maxlen=1):  # someone watches: every frame is drawn
+        await nursery.start(player.run)
+        await trio.sleep_until(began + 2.0 + 0.001)
     assert player.stats.skipped == 3
     assert player.stats.frames == 21 - 3
+
+
+async def test_a_canvas_without_panels_is_drawn_only_while_its_frames_are_read(
+    hub: Hub, tmp_path: Path, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    await hub.add_led_item(text_item("a", 2.0))
+    await hub.add_led_item(text_item("b", 2.0))
+    player = make_player(hub, tmp_path, fps=10)
+    drawn: list[float] = []
+    original = player.frame
+
+    def counted(now: float):  # type: ignore[no-untyped-def]
+        drawn.append(now)
+        return original(now)
+
+    player.frame = counted  # type: ignore[method-assign]
+    began = trio.current_time()
+    await nursery.start(player.run)
+    await trio.sleep_until(began + 2.55)
+    assert drawn == []
+    assert player.stats.frames == 26 and player.stats.showing == "b"  # time is kept all along
+    with hub.subscribe({"frame"}, maxlen=100) as frames:
+        await trio.sleep_until(began + 3.05)
+        assert len(drawn) == 5
+        got = [await frames.get() for _ in range(5)]
+        assert {change.value[0] for change in got} == {"main"}
+    await trio.sleep_until(began + 4.05)
+    assert len(drawn) == 5
+    assert player.stats.showing == "a"
 
 
 async def test_player_steps_through_the_hub_playlist_and_shows_a_preview_until_it_expires(

@@ -132,6 +132,22 @@ async def test_nan_and_infinity_are_refused_as_not_json(
     assert box.hub.brightness == 100
 
 
+async def test_json_nested_deeper_than_32_levels_is_refused_however_short_it_is(
+    client: httpx.AsyncClient, box: wiring.Box
+) -> None:
+    """The depth is only walked for bodies long enough to reach it: the tightest bodies of
+    33 levels (the shortest that can be too deep) are still refused."""
+    headers = {"Content-Type": "application/json"}
+    for body in (b"[" * 32 + b"1" + b"]" * 32, b"[" * 33 + b"]" * 33):
+        refused = await client.put("/api/settings/brightness", content=body, headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert "nested deeper than 32 levels" in refused.json()["error"]
+    deep_enough = b"[" * 31 + b"1" + b"]" * 31  # 32 levels: read, then refused as no object
+    refused = await client.put("/api/settings/brightness", content=deep_enough, headers=headers)
+    assert refused.json()["error"] == "must be a JSON object"
+    assert box.hub.brightness == 100
+
+
 async def test_a_wrong_method_is_a_json_405_that_names_the_allowed_ones(
     client: httpx.AsyncClient,
 ) -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 from edgebox.core.values import TextOverlay
 from edgebox.hub import Playback
 from edgebox.local.app import create_app
+from edgebox.local.metronome import Metronome
 from edgebox.local.openapi import SchemaBuilder
 from edgebox.runtime import wiring
 from edgebox.runtime.box import Box
@@ -24,7 +25,7 @@ async def test_openapi_document_is_valid_and_lists_every_route(box: Box) -> None
         docs = await client.get("/docs")
         script = await client.get("/static/docs.js")
     validate(spec)
-    app = create_app(wiring.lan_parts(box))
+    app = create_app(wiring.lan_parts(box), Metronome())
     served = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()

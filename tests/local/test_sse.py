@@ -7,6 +7,7 @@ import trio.testing
 
 from edgebox.hub import Change, Hub
 from edgebox.local import sse
+from edgebox.local.metronome import Metronome
 
 
 def test_an_event_is_json_under_its_name() -> None:
@@ -24,9 +25,11 @@ async def collect(
         return None if c.value == "skip" else sse.encode(c.value)
 
     got: list[tuple[float, bytes]] = []
+    metronome = Metronome()
     stream = sse.feed(
         hub,
         {"t"},
+        metronome=metronome,
         first=lambda: b"first",
         change=changed,
         tick=lambda: b"tick",
@@ -41,12 +44,14 @@ async def collect(
         hub.publish("t", "skip")
 
     async with trio.open_nursery() as nursery:
+        await nursery.start(metronome.run)
         with trio.move_on_after(4.25):
             async for chunk in stream:
                 got.append((round(trio.current_time() - start, 2), chunk))
                 if chunk == b"first":
                     nursery.start_soon(publish)
         await stream.aclose()
+        nursery.cancel_scope.cancel()
     return got
 
 
