@@ -15,7 +15,7 @@ core when there are two; this process (the clients) keeps the first. Every reque
 bounded in count and in time. Clients move to a new loopback address every 90 requests, so the
 IPTV limit of 100 requests/min per address is never what is measured.
 
-    .venv/bin/python bench/lan.py [--quick] [--no-herd] [--only fan-out|requests]
+    .venv/bin/python bench/lan.py [--quick] [--no-herd] [--only fan-out|requests] [--rounds N]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -581,9 +582,10 @@ async def fan_out_phase(tmp: Path, puts: int, core: int | None) -> None:
 
 
 async def throughput_phase(
-    tmp: Path, counts: dict[int, int], seconds: float, core: int | None
+    tmp: Path, counts: dict[int, int], seconds: float, core: int | None, rounds: int
 ) -> None:
-    """A box without panels (no frames rendered beside the requests) and the bare app."""
+    """A box without panels (no frames rendered beside the requests) and the bare app, taking
+    turns `rounds` times per row: one run swings by a tenth or more on a shared machine."""
     sources = addresses()
     async with trio.open_nursery() as nursery:
         port, box, duids = await start_box(nursery, tmp, None, core)
@@ -612,19 +614,28 @@ async def throughput_phase(
             for server_port, pid in ((port, box), (bare_port, bare)):
                 await load(server_port, pid, request, 50, 300, 5.0, sources)  # warm-up
             for concurrency, total in counts.items():
-                mine = await load(port, box, request, concurrency, total, seconds, sources)
-                other = await load(bare_port, bare, request, concurrency, total, seconds, sources)
-                print(mine.line(f"  box  c={concurrency}"))
-                print(other.line(f"  bare c={concurrency}"))
-                p50 = pct(mine.latencies, 0.5)
-                print(
-                    f"  box/bare req/s {mine.rate / other.rate if other.rate else 0:.2f}x;"
-                    f" box p95/p50 {pct(mine.latencies, 0.95) / p50 if p50 else 0:.2f}"
-                )
+                ratios, spreads = [], []
+                for _ in range(rounds):
+                    mine = await load(port, box, request, concurrency, total, seconds, sources)
+                    other = await load(
+                        bare_port, bare, request, concurrency, total, seconds, sources
+                    )
+                    print(mine.line(f"  box  c={concurrency}"))
+                    print(other.line(f"  bare c={concurrency}"))
+                    p50 = pct(mine.latencies, 0.5)
+                    ratios.append(mine.rate / other.rate if other.rate else 0.0)
+                    spreads.append(pct(mine.latencies, 0.95) / p50 if p50 else 0.0)
+                    print(f"  box/bare req/s {ratios[-1]:.2f}x; box p95/p50 {spreads[-1]:.2f}")
+                if rounds > 1:
+                    print(
+                        f"  c={concurrency}, median of {rounds} interleaved rounds: box/bare req/s"
+                        f" {statistics.median(ratios):.2f}x; box p95/p50"
+                        f" {statistics.median(spreads):.2f}"
+                    )
         nursery.cancel_scope.cancel()
 
 
-async def main(quick: bool, herd: bool, parts: str) -> None:
+async def main(quick: bool, herd: bool, parts: str, rounds: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     two = len(os.sched_getaffinity(0)) >= 2
@@ -641,7 +652,9 @@ async def main(quick: bool, herd: bool, parts: str) -> None:
         if parts in ("all", "fan-out"):
             await fan_out_phase(Path(tmp) / "fan-out", puts, core)
         if parts in ("all", "requests"):
-            await throughput_phase(Path(tmp) / "requests", counts, 6.0 if quick else 10.0, core)
+            await throughput_phase(
+                Path(tmp) / "requests", counts, 6.0 if quick else 10.0, core, rounds
+            )
     if herd and parts == "all":
         print("\nthe herd (bench/herd.py --polls 1 --interval 10)", flush=True)
         await trio.run_process(
@@ -660,7 +673,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--no-herd", action="store_true", help="skip the 500-TV herd")
     parser.add_argument("--only", choices=("all", "fan-out", "requests"), default="all")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="box and bare app take turns N times per row"
+    )
     args = parser.parse_args()
     started_at = time.perf_counter()
-    trio.run(main, args.quick, not args.no_herd, args.only)
+    trio.run(main, args.quick, not args.no_herd, args.only, max(1, args.rounds))
     print(f"\n(bench ran {time.perf_counter() - started_at:.0f} s)")
