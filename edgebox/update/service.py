@@ -55,6 +55,21 @@ def _run(*argv: str) -> None:
         raise UpdateError(f"`{' '.join(argv[:2])}` failed: {detail}")
 
 
+BLESS_UNIT = "systemd-bless-boot.service"
+
+
+def is_blessed(bless_unit: str, boot_complete: str) -> bool:
+    """From `systemctl show -p WantedBy -p ActiveState` of systemd-bless-boot.service and the
+    state of boot-complete.target. A boot that counts tries has the unit pulled into
+    basic.target by its generator, and is blessed once the unit has renamed the entry, not
+    when boot-complete.target is reached just before; a boot that counts none has nothing to
+    rename."""
+    fields = dict(line.split("=", 1) for line in bless_unit.splitlines() if "=" in line)
+    if "basic.target" in fields.get("WantedBy", "").split():
+        return fields.get("ActiveState") == "active"
+    return boot_complete == "active"
+
+
 def system_hooks(directory: Path, idle: Callable[[], bool]) -> Hooks:
     """RAUC over D-Bus (allowed to the edgebox user by the image's policy), systemd for the
     blessing, and a file that the root path unit turns into a reboot."""
@@ -63,13 +78,19 @@ def system_hooks(directory: Path, idle: Callable[[], bool]) -> Hooks:
         (directory / REBOOT_REQUEST).write_text("update\n")
 
     def blessed() -> bool:
-        state = subprocess.run(
+        shown = subprocess.run(
+            ["systemctl", "show", "-p", "WantedBy", "-p", "ActiveState", BLESS_UNIT],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        complete = subprocess.run(
             ["systemctl", "is-active", "boot-complete.target"],
             capture_output=True,
             text=True,
             check=False,
         )
-        return state.stdout.strip() == "active"
+        return is_blessed(shown.stdout, complete.stdout.strip())
 
     return Hooks(
         check=verify.check_bundle,

@@ -655,3 +655,25 @@ async def test_when_rauc_refuses_the_install_nothing_waits_for_a_reboot(
     assert agent.status.state == "error" and "pre-install" in str(agent.status.last_error)
     assert json.loads((tmp_path / "dl/state.json").read_text())["pending"] is None
     assert recorder.reboots == 0 and not list((tmp_path / "dl").glob("*.raucb*"))
+
+
+@pytest.mark.parametrize(
+    ("shown", "complete", "blessed"),
+    [
+        ("WantedBy=basic.target\nActiveState=active\n", "active", True),
+        # boot-complete.target is reached just before systemd-bless-boot renames the entry
+        ("WantedBy=basic.target\nActiveState=inactive\n", "active", False),
+        ("WantedBy=basic.target\nActiveState=activating\n", "active", False),
+        ("WantedBy=basic.target\nActiveState=failed\n", "active", False),
+        # no try counter on this boot: nothing to rename, the health gate is the blessing
+        ("WantedBy=\nActiveState=inactive\n", "active", True),
+        ("WantedBy=\nActiveState=inactive\n", "inactive", False),
+        ("", "active", True),
+    ],
+)
+def test_a_boot_on_trial_is_blessed_once_its_entry_is_renamed(
+    shown: str, complete: str, blessed: bool
+) -> None:
+    from edgebox.update.service import is_blessed
+
+    assert is_blessed(shown, complete) is blessed
