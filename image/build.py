@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -560,14 +559,6 @@ def write_gpt(disk: Path, table: Sequence[Partition], disk_guid: str) -> None:
         os.close(fd)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build(
     venue_file: Path,
     *,
@@ -651,7 +642,8 @@ def build(
 def describe(path: Path) -> str:
     size = path.stat().st_size
     used = path.stat().st_blocks * 512
-    return f"{path}: {size / MIB:.0f} MiB ({used / MIB:.0f} MiB allocated), sha256 {sha256(path)}"
+    digest = release.sha256(path)
+    return f"{path}: {size / MIB:.0f} MiB ({used / MIB:.0f} MiB allocated), sha256 {digest}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

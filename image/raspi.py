@@ -99,7 +99,7 @@ def stage(root: Path) -> None:
 
 
 def kernel_release(root: Path) -> str:
-    kernel, _ = rootfs.boot_files(root)
+    kernel, _ = update.boot_files(root)
     return kernel.name.removeprefix("vmlinuz-")
 
 
@@ -119,7 +119,7 @@ def boot_tree(boot: Path, root: Path, identity: rootfs.Identity, venue: str, slo
         raise FileNotFoundError(f"no {DTB_NEEDED} in {dtbs}: the kernel has no Pi 4 device tree")
     for path in sorted(dtbs.glob(DTB_GLOB)):
         rootfs.install_file(boot / path.name, path.read_bytes())
-    kernel, initrd = rootfs.boot_files(root)
+    kernel, initrd = update.boot_files(root)
     rootfs.install_file(boot / "vmlinuz", kernel.read_bytes())
     rootfs.install_file(boot / "initrd.img", initrd.read_bytes())
     rootfs.install_file(boot / CONFIG_NAME, config_txt(venue, slot).encode())

@@ -213,18 +213,6 @@ def stage(
         copy_tree(tree, root)
 
 
-def boot_files(root: Path) -> tuple[Path, Path]:
-    """The one kernel and initramfs the root tree's Debian installed in /boot."""
-    kernels = sorted((root / "boot").glob("vmlinuz-*"))
-    if len(kernels) != 1:
-        raise FileNotFoundError(f"expected one kernel in {root / 'boot'}, found {kernels}")
-    release = kernels[0].name.removeprefix("vmlinuz-")
-    initrd = root / "boot" / f"initrd.img-{release}"
-    if not initrd.exists():
-        raise FileNotFoundError(f"no initramfs {initrd} for kernel {release}")
-    return kernels[0], initrd
-
-
 def esp_tree(
     esp: Path, root: Path, cfg: VenueConfig, *, version: str, target: Arch = AMD64
 ) -> None:
@@ -237,7 +225,7 @@ def esp_tree(
     install_file(esp / target.removable_loader, loader)
     install_file(esp / "EFI/systemd" / target.loader, loader)
     install_file(esp / "loader/loader.conf", update.LOADER_CONF.encode())
-    kernel, initrd = boot_files(root)
+    kernel, initrd = update.boot_files(root)
     install_file(esp / "edgebox/a/vmlinuz", kernel.read_bytes())
     install_file(esp / "edgebox/a/initrd.img", initrd.read_bytes())
     entry = update.entry_text(

@@ -15,7 +15,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from edgebox.sim.cloud import _parse_range
+from edgebox.sim.cloud import byte_range
 
 CHUNK = 256 * 1024
 
@@ -62,18 +62,11 @@ def create_app(channel: SimChannel) -> QuartTrio:
         if "/" in name or name.startswith(".") or not path.is_file():
             return Response(b"not found\n", status=404)
         size = path.stat().st_size
-        start, end, status = 0, size - 1, 200
         headers = {"Accept-Ranges": "bytes"}
-        range_header = request.headers.get("Range")
-        if range_header:
-            parsed = _parse_range(range_header, size)
-            if parsed is None:
-                headers["Content-Range"] = f"bytes */{size}"
-                return Response(b"", status=416, headers=headers)
-            start, end = parsed
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        headers["Content-Length"] = str(end - start + 1)
+        answer = byte_range(request.headers.get("Range"), size, headers)
+        if answer is None:
+            return Response(b"", status=416, headers=headers)
+        start, end, status = answer
         if request.method == "HEAD":
             return Response(b"", status=status, headers=headers)
         response = Response(_body(channel, path, start, end + 1), status=status, headers=headers)

@@ -364,6 +364,24 @@ def _guess_mimetype(name: str) -> str:
     }.get(ext, "application/octet-stream")
 
 
+def byte_range(
+    header: str | None, size: int, headers: dict[str, str]
+) -> tuple[int, int, int] | None:
+    """(start, end inclusive, status) for a `Range` header or none, with Content-Range and
+    Content-Length added to `headers`; None (416, Content-Range set) when unsatisfiable."""
+    start, end, status = 0, size - 1, 200
+    if header:
+        parsed = _parse_range(header, size)
+        if parsed is None:
+            headers["Content-Range"] = f"bytes */{size}"
+            return None
+        start, end = parsed
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end - start + 1)
+    return start, end, status
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """`bytes=a-b`, `bytes=a-` or `bytes=-n` → (start, end inclusive); None if unsatisfiable."""
     unit, _, spec = header.partition("=")
@@ -518,18 +536,12 @@ def create_app(cloud: SimCloud) -> QuartTrio:
         if media_id in cloud.wrong_checksum and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         size = len(data)
-        start, end, status = 0, size - 1, 200
         headers = {"Accept-Ranges": "bytes", "ETag": f'"{stored.md5}"'}
-        range_header = request.headers.get("Range")
-        if range_header and not cloud.ignore_range:
-            parsed = _parse_range(range_header, size)
-            if parsed is None:
-                headers["Content-Range"] = f"bytes */{size}"
-                return Response(b"", status=416, headers=headers)
-            start, end = parsed
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        headers["Content-Length"] = str(end - start + 1)
+        asked = None if cloud.ignore_range else request.headers.get("Range")
+        answer = byte_range(asked, size, headers)
+        if answer is None:
+            return Response(b"", status=416, headers=headers)
+        start, end, status = answer
         if request.method == "HEAD":
             return Response(b"", status=status, headers=headers, content_type=stored.mimetype)
         limit = end + 1
