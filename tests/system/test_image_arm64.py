@@ -335,7 +335,7 @@ CONSOLE_TREE = Path(__file__).with_name("image") / "console-arm64"
 @pytest.fixture(scope="module")
 def arm64_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The arm64 UEFI disk, built here; or, with EDGEBOX_ARM64_IMAGE, one built before with the
-    test shell (`python -m image build --arch arm64 --extra-tree tests/image/console-arm64`):
+    test shell (`python -m image build --arch arm64 --extra-tree tests/system/image/console-arm64`):
     the build alone takes the better part of an hour under emulation."""
     prebuilt = os.environ.get("EDGEBOX_ARM64_IMAGE")
     if prebuilt:
@@ -462,3 +462,9 @@ def test_raspi_firmware_s_scripts_get_a_scratch_boot_firmware_not_the_root(tmp_p
         "mount -t tmpfs scratch /boot/firmware"
     ] * 2
     assert build.scratch_mounts(root, arch.AMD64) == []
+
+
+def test_the_test_shell_tree_the_qemu_test_copies_in_is_there() -> None:
+    """A build given a missing --extra-tree boots without the tests' shell, and the qemu test
+    then waits out its timeout on a console nobody answers."""
+    assert (CONSOLE_TREE / "etc/systemd/system/edgebox-test-console.service").is_file()
