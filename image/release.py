@@ -7,7 +7,9 @@
   release key, compatible with this one box only.
 - `python -m image publish`: copies a bundle into a channel directory and writes its signed
   manifest (`manifest.json` and its detached CMS signature `manifest.json.sig`), the plain files
-  any web server, object store or CDN can host.
+  any web server, object store or CDN can host. Beside the bundle it puts the same release in
+  chunks (`rauc convert`: a casync bundle, and its chunks added to the channel's `store/`), so
+  a box fetches only what its running slot lacks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import attrs
 
+from edgebox.core.errors import UpdateError
 from edgebox.update import channel
 
 MIB = 1 << 20
@@ -161,6 +164,43 @@ def bundle_info(bundle: Path, keyring: Path) -> tuple[str, str]:
     return info["compatible"], info["version"]
 
 
+STORE = "store"
+
+
+def write_chunked(bundle: Path, channel_dir: Path, name: str, signing: Signing) -> channel.Chunked:
+    """`rauc convert` of `bundle` into `name` (a casync bundle: the signed index of the slot
+    image), its chunks moved into the channel's store. Chunks are named by their digest, so
+    one that is there already is the same bytes and stays."""
+    work = channel_dir / f".{name}.convert"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    try:
+        converted = work / "chunked.raucb"
+        result = subprocess.run(
+            [
+                *("rauc", "convert", f"--cert={signing.cert}", f"--key={signing.key}"),
+                *(f"--keyring={signing.keyring}", str(bundle), str(converted)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            said = [line for line in result.stderr.splitlines() if line.strip()]
+            raise UpdateError(f"`rauc convert` of {bundle}: {said[-1] if said else 'failed'}")
+        store = channel_dir / STORE
+        for chunk in sorted((work / "chunked.castr").rglob("*.cacnk")):
+            target = store / chunk.parent.name / chunk.name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(chunk, target)
+        os.replace(converted, channel_dir / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    path = channel_dir / name
+    return channel.Chunked(name, path.stat().st_size, sha256(path), store=f"{STORE}/")
+
+
 def publish(
     bundle: Path,
     channel_dir: Path,
@@ -170,22 +210,29 @@ def publish(
     hold: tuple[str, ...] = (),
     allow: tuple[str, ...] = (),
     bundle_url: str | None = None,
+    chunks: bool = True,
 ) -> channel.Manifest:
-    """Put `bundle` into the channel beside the releases of other boxes, and re-sign the
-    manifest. The files land under temporary names and are renamed, the manifest last, so a
-    box polling meanwhile sees the old release or the new one, never half of one."""
+    """Put `bundle` (and, with `chunks`, the same release in chunks) into the channel beside
+    the releases of other boxes, and re-sign the manifest. The files land under temporary names
+    and are renamed, the manifest last, so a box polling meanwhile sees the old release or the
+    new one, never half of one."""
     found_compatible, version = bundle_info(bundle, signing.keyring)
     channel_dir.mkdir(parents=True, exist_ok=True)
     name = f"{found_compatible}-{version}.raucb"
     partial = channel_dir / f".{name}.part"
     shutil.copyfile(bundle, partial)
     os.replace(partial, channel_dir / name)
+    chunked = None
+    if chunks:
+        chunked_name = f"{found_compatible}-{version}.chunked.raucb"
+        chunked = write_chunked(bundle, channel_dir, chunked_name, signing)
     release = channel.Release(
         compatible=found_compatible,
         version=version,
         bundle=bundle_url or name,
         size=bundle.stat().st_size,
         sha256=sha256(bundle),
+        chunked=chunked,
     )
     previous: list[channel.Release] = []
     manifest_path = channel_dir / channel.MANIFEST

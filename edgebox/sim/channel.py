@@ -1,6 +1,6 @@
-"""A simulated update channel: a directory served as plain files over HTTP on loopback, as a
-web server or CDN would (GET, HEAD, `Range: bytes=N-`), with a request log and an optional drip
-rate so that a test can cut a download in the middle."""
+"""A simulated update channel: a directory (and its chunk store's subdirectories) served as
+plain files over HTTP on loopback, as a web server or CDN would (GET, HEAD, `Range: bytes=N-`),
+with a request log and an optional drip rate so that a test can cut a download in the middle."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def create_app(channel: SimChannel) -> QuartTrio:
     async def file(name: str) -> Response:
         channel.requests.append(("/" + name, request.headers.get("Range")))
         path = channel.directory / name
-        if "/" in name or name.startswith(".") or not path.is_file():
+        if any(not part or part.startswith(".") for part in name.split("/")) or not path.is_file():
             return Response(b"not found\n", status=404)
         size = path.stat().st_size
         headers = {"Accept-Ranges": "bytes"}

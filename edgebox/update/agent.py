@@ -2,8 +2,13 @@
 it into the idle slot, and reboots at the right moment. The decisions are `channel.py`'s; this
 module moves bytes and waits.
 
-What it remembers across reboots lives in `state.json` beside the download: the version it
-installed and is waiting to boot, and the versions that rolled back here (never taken again).
+A release offered in chunks is taken in chunks: the small casync bundle is downloaded like a
+whole one, and while RAUC installs it the agent serves casync the chunks the running slot lacks
+(`chunks.py`). If that install fails, the next try of the release takes the whole bundle.
+
+What it remembers across reboots lives in `state.json` beside the download: the version it is
+installing or installed and is waiting to boot, and the versions that rolled back here (never
+taken again).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +32,7 @@ import trio
 from edgebox.core.config import UpdateConfig
 from edgebox.core.errors import BundleRefused, ManifestError, StorageFull, UpdateError
 from edgebox.core.values import MaintenanceWindow
-from edgebox.update import channel, verify
+from edgebox.update import channel, chunks, verify
 
 log = logging.getLogger("edgebox.update")
 
@@ -34,6 +40,7 @@ MIB = 1 << 20
 MAX_MANIFEST = 1 * MIB
 VOUCH_EVERY = 8 * MIB  # bytes between fsyncs of the download and its record
 IDLE_RECHECK = 30.0
+CHUNKS = "chunks"  # the chunk cache's directory, beside the download
 
 
 def local_seconds_into_day() -> float:
@@ -49,9 +56,12 @@ class UpdateStatus:
     running: str
     state: str = "idle"
     offered: str | None = None
+    transfer: str | None = None  # "chunks" or "bundle"
     bytes_done: int = 0
     bytes_total: int = 0
     resumed_from: int = 0
+    chunks_fetched: int = 0
+    chunk_bytes: int = 0
     installed: str | None = None
     blessed: str | None = None
     rolled_back: str | None = None
@@ -85,6 +95,7 @@ class UpdateAgent:
         hooks: Hooks,
         seconds_into_day: Callable[[], float] = local_seconds_into_day,
         rng: random.Random | None = None,
+        store_port: int = channel.LOCAL_STORE_PORT,
     ) -> None:
         self.config = config
         self.sn_number = sn_number
@@ -99,7 +110,11 @@ class UpdateAgent:
         self.status = UpdateStatus(channel=config.channel, running=self._running())
         self.failed: set[str] = set()
         self.refused: set[str] = set()  # sha256 of bundles refused since this boot
+        self.unchunked: set[str] = set()  # versions whose chunked install failed since this boot
         self.pending: str | None = None
+        self.installed = False  # whether RAUC finished installing `pending`
+        self.store_port = store_port
+        self.store_url = ""  # where the chunks are served while RAUC installs
 
     def _running(self) -> str:
         try:
@@ -130,12 +145,14 @@ class UpdateAgent:
             return
         pending = data.get("pending")
         self.pending = pending if isinstance(pending, str) else None
+        self.installed = data.get("installed", True) is True
         self.failed = {v for v in data.get("failed", []) if isinstance(v, str)}
 
     def _save(self) -> None:
         partial = self.state_file.with_suffix(".json.part")
         with open(partial, "w") as f:
-            json.dump({"pending": self.pending, "failed": sorted(self.failed)}, f)
+            state = {"pending": self.pending, "installed": self.installed}
+            json.dump({**state, "failed": sorted(self.failed)}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, self.state_file)
@@ -155,6 +172,10 @@ class UpdateAgent:
                 await trio.sleep(5)
             self.status.state, self.status.blessed = "blessed", self.pending
             log.info("update %s is blessed", self.pending)
+        elif not self.installed:
+            self.status.state = "install interrupted"
+            self.status.last_error = f"the install of {self.pending} was cut off; it is tried again"
+            log.warning("update: %s", self.status.last_error)
         else:
             self.failed.add(self.pending)
             self.status.state, self.status.rolled_back = "rolled back", self.pending
@@ -226,8 +247,14 @@ class UpdateAgent:
             return
         self.status.state, self.status.offered = "offered", release.version
         self.status.bytes_done, self.status.bytes_total = 0, release.size
-        self.status.resumed_from = 0
+        self.status.resumed_from = self.status.chunks_fetched = self.status.chunk_bytes = 0
         log.info("update %s offered by %s", release.version, self.config.channel)
+        chunked = release.chunked if release.version not in self.unchunked else None
+        self.status.transfer = "bundle" if chunked is None else "chunks"
+        if chunked is not None:
+            release = attrs.evolve(
+                release, bundle=chunked.bundle, size=chunked.size, sha256=chunked.sha256
+            )
         try:
             bundle = await self.download(release)
             self.status.state = "verifying"
@@ -243,10 +270,13 @@ class UpdateAgent:
         self.status.state = "installing"
         # Recorded first: a power cut after RAUC made the slot primary still boots it, and the
         # next boot must know what it was waiting for.
-        self.pending = release.version
+        self.pending, self.installed = release.version, False
         await trio.to_thread.run_sync(self._save)
         try:
-            await trio.to_thread.run_sync(self.hooks.install, bundle)
+            if chunked is None:
+                await trio.to_thread.run_sync(self.hooks.install, bundle)
+            else:
+                await self.install_from_chunks(bundle, release.version, chunked)
         except (UpdateError, OSError):
             self.pending = None  # RAUC refused or failed: the slot it wrote is marked bad
             await trio.to_thread.run_sync(self._save)
@@ -254,6 +284,9 @@ class UpdateAgent:
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(lambda: bundle.unlink(missing_ok=True))
+        self.installed = True
+        await trio.to_thread.run_sync(self._save)
+        await trio.to_thread.run_sync(shutil.rmtree, self.directory / CHUNKS, True)
         self.status.state, self.status.installed = "installed", release.version
         self.status.last_error = None
         await self.reboot_when_allowed()
@@ -276,6 +309,47 @@ class UpdateAgent:
         log.info("update %s installed; rebooting into it", self.pending)
         await trio.to_thread.run_sync(self.hooks.reboot)
         await trio.sleep_forever()
+
+    def _count(self, cache: chunks.ChunkCache) -> None:
+        self.status.chunks_fetched, self.status.chunk_bytes = cache.fetched, cache.fetched_bytes
+
+    async def install_from_chunks(
+        self, bundle: Path, version: str, chunked: channel.Chunked
+    ) -> None:
+        """RAUC installs the casync bundle while the chunks are served on loopback. The cache
+        stays until a release is installed, so that the next try fetches only what is missing."""
+        cache = chunks.ChunkCache(
+            self.directory / CHUNKS,
+            store_url=self._url(chunked.store),
+            http=self.http,
+            max_bytes=self.config.max_bundle_bytes,
+            min_free_bytes=self.config.min_free_bytes,
+        )
+
+        async def report() -> None:
+            while True:
+                self._count(cache)
+                await trio.sleep(0.5)
+
+        failure: UpdateError | OSError | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                urls = await nursery.start(chunks.serve, cache, self.store_port)
+                self.store_url = urls[0].rstrip("/") + "/"
+                nursery.start_soon(report)
+                await trio.to_thread.run_sync(self.hooks.install, bundle)
+            except (UpdateError, OSError) as exc:
+                failure = exc
+            nursery.cancel_scope.cancel()
+        self._count(cache)
+        if failure is not None:
+            self.unchunked.add(version)  # the next try takes the whole bundle
+            detail = f"; the chunks: {cache.error}" if cache.error else ""
+            raise UpdateError(f"{failure}{detail}") from failure
+        log.info(
+            "update %s: %d chunks fetched (%d bytes), %d kept from before",
+            version, cache.fetched, cache.fetched_bytes, cache.kept,
+        )  # fmt: skip
 
     # The download: Range-resumed into the data partition, space checked first.
 

@@ -2,7 +2,10 @@
 
 A channel is a directory of plain files: `manifest.json`, its detached CMS signature
 `manifest.json.sig` (checked by `verify.py` against the box's RAUC keyring), and the bundles.
-Nothing here touches the network, the disk or the clock; times come in as arguments.
+A release may also come in chunks: a small RAUC casync bundle (the signed index of the slot
+image) and a casync chunk store shared by every release, so that a box fetches only the chunks
+its running slot lacks. Nothing here touches the network, the disk or the clock; times come in
+as arguments.
 """
 
 from __future__ import annotations
@@ -21,6 +24,22 @@ SIGNATURE = "manifest.json.sig"
 FORMAT = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9A-Za-z._+-]{1,64}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+# RAUC's system.conf on the box names this as its casync store: the update agent serves the
+# chunks there, from its cache or fetched from the channel's store.
+LOCAL_STORE_PORT = 7781
+LOCAL_STORE = f"http://127.0.0.1:{LOCAL_STORE_PORT}/"
+CHUNK_NAME = re.compile(r"[0-9a-f]{4}/[0-9a-f]{64}\.cacnk")
+
+
+@attrs.frozen
+class Chunked:
+    """The same release as a casync bundle, and where its chunks are."""
+
+    bundle: str  # relative to the channel's URL, or absolute
+    size: int
+    sha256: str
+    store: str = "store/"  # a directory, relative to the channel's URL or absolute
 
 
 @attrs.frozen
@@ -32,6 +51,7 @@ class Release:
     bundle: str  # relative to the channel's URL, or absolute
     size: int
     sha256: str
+    chunked: Chunked | None = None
 
 
 @attrs.frozen
@@ -48,6 +68,9 @@ class Manifest:
 
 def render_manifest(manifest: Manifest) -> bytes:
     data = {"format": FORMAT, **attrs.asdict(manifest)}
+    for release in data["releases"]:
+        if release["chunked"] is None:
+            del release["chunked"]
     return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
 
 
@@ -69,26 +92,48 @@ def _serials(data: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _file(data: dict[str, Any], where: str) -> tuple[str, int, str]:
+    """A file's name or URL, size and sha256."""
+    bundle = _field(data, "bundle", str, where)
+    size = _field(data, "size", int, where)
+    sha256 = _field(data, "sha256", str, where)
+    if not _SHA256.match(sha256):
+        raise ManifestError(f"{where}sha256: must be 64 lowercase hex digits")
+    if size <= 0:
+        raise ManifestError(f"{where}size: must be positive")
+    if not _PLAIN_NAME.fullmatch(bundle) and not bundle.startswith(("https://", "http://")):
+        raise ManifestError(f"{where}bundle: {bundle!r:.60} is not a file name or URL")
+    return bundle, size, sha256
+
+
+def _chunked(data: Any, where: str) -> Chunked | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: must be an object")
+    store = data.get("store", "store/")
+    plain = isinstance(store, str) and all(_PLAIN_NAME.fullmatch(p) for p in store.split("/")[:-1])
+    if (
+        not isinstance(store, str)
+        or not store.endswith("/")
+        or not (plain or store.startswith(("https://", "http://")))
+    ):
+        raise ManifestError(f"{where}.store: {store!r:.60} is not a directory name or URL")
+    return Chunked(*_file(data, f"{where}."), store=store)
+
+
 def _release(data: Any, i: int) -> Release:
     where = f"releases[{i}]."
     if not isinstance(data, dict):
         raise ManifestError(f"releases[{i}]: must be an object")
     release = Release(
-        compatible=_field(data, "compatible", str, where),
-        version=_field(data, "version", str, where),
-        bundle=_field(data, "bundle", str, where),
-        size=_field(data, "size", int, where),
-        sha256=_field(data, "sha256", str, where),
+        _field(data, "compatible", str, where),
+        _field(data, "version", str, where),
+        *_file(data, where),
+        chunked=_chunked(data.get("chunked"), f"{where}chunked"),
     )
     if not _VERSION.match(release.version):
         raise ManifestError(f"{where}version: {release.version!r:.60} is not a version")
-    if not _SHA256.match(release.sha256):
-        raise ManifestError(f"{where}sha256: must be 64 lowercase hex digits")
-    if release.size <= 0:
-        raise ManifestError(f"{where}size: must be positive")
-    plain_name = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", release.bundle) is not None
-    if not plain_name and not release.bundle.startswith(("https://", "http://")):
-        raise ManifestError(f"{where}bundle: {release.bundle!r:.60} is not a file name or URL")
     return release
 
 

@@ -41,6 +41,11 @@ class UpdateCollector(Collector):
             "edgebox_update_bundle_bytes", "Size of the offered bundle", s.bytes_total
         )
         yield GaugeMetricFamily(
+            "edgebox_update_chunk_bytes",
+            "Bytes of chunks fetched from the channel for a chunked install",
+            s.chunk_bytes,
+        )
+        yield GaugeMetricFamily(
             "edgebox_update_rollbacks",
             "Releases that did not come up healthy here and were rolled back",
             1 if s.rolled_back else 0,

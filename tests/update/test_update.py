@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgebox.core import config
-from edgebox.core.errors import ManifestError
+from edgebox.core.errors import ManifestError, StorageFull, UpdateError
 from edgebox.core.values import MaintenanceWindow
 from edgebox.sim.channel import SimChannel, serve
-from edgebox.update import channel, verify
+from edgebox.update import channel, chunks, verify
 from edgebox.update.agent import Hooks, UpdateAgent
 from image import release
 from tests.support import bundles
@@ -77,6 +80,21 @@ def test_a_manifest_round_trips_through_its_json() -> None:
     assert channel.parse_manifest(channel.render_manifest(manifest)) == manifest
 
 
+CHUNKED = {"bundle": "x.chunked.raucb", "size": 99, "sha256": "cd" * 32}
+
+
+def test_a_release_in_chunks_round_trips_and_names_its_store() -> None:
+    data = with_release(chunked=CHUNKED)
+    manifest = channel.parse_manifest(json.dumps(data).encode())
+    (item,) = manifest.releases
+    assert item.chunked == channel.Chunked("x.chunked.raucb", 99, "cd" * 32, store="store/")
+    assert channel.parse_manifest(channel.render_manifest(manifest)) == manifest
+    cdn = with_release(chunked={**CHUNKED, "store": "https://cdn.example/chunks/"})
+    assert channel.parse_manifest(json.dumps(cdn).encode()).releases[0].chunked.store == (  # type: ignore[union-attr]
+        "https://cdn.example/chunks/"
+    )
+
+
 def with_release(**changes: Any) -> dict[str, Any]:
     data = manifest_dict()
     data["releases"][0].update(changes)
@@ -97,6 +115,10 @@ def with_release(**changes: Any) -> dict[str, Any]:
         (with_release(version="1 2"), r"releases\[0\]\.version"),
         (with_release(bundle="../../etc/passwd"), r"releases\[0\]\.bundle"),
         (with_release(bundle="/abs"), r"releases\[0\]\.bundle"),
+        (with_release(chunked=[]), r"releases\[0\]\.chunked: must be an object"),
+        (with_release(chunked={**CHUNKED, "size": -1}), r"releases\[0\]\.chunked\.size"),
+        (with_release(chunked={**CHUNKED, "store": "../up/"}), r"chunked\.store"),
+        (with_release(chunked={**CHUNKED, "store": "store"}), r"chunked\.store"),
         ({"format": 1}, "rollout_percent: missing"),
         ([], "must be a JSON object"),
     ],
@@ -298,7 +320,8 @@ def make_agent(
 
 
 def publish(sim: SimChannel, bundle: Path, signing: release.Signing, **kw: Any) -> None:
-    release.publish(bundle, sim.directory, signing, **kw)
+    """The whole bundle only, unless told: chunked bundles need larger slot images."""
+    release.publish(bundle, sim.directory, signing, **{"chunks": False, **kw})
 
 
 async def test_the_agent_downloads_checks_installs_and_reboots_once_nothing_plays(
@@ -341,6 +364,7 @@ async def test_after_the_reboot_the_agent_reports_blessed_or_rolled_back(
     assert agent.status.state == "rolled back" and "20260909.000000" in agent.failed
     assert json.loads((directory / "state.json").read_text()) == {
         "pending": None,
+        "installed": True,  # a state file from before chunked installs: it was installed
         "failed": ["20260909.000000"],
     }
 
@@ -641,8 +665,6 @@ async def test_a_running_box_with_a_channel_shows_its_update_state_on_the_lan(
 async def test_when_rauc_refuses_the_install_nothing_waits_for_a_reboot(
     tmp_path: Path, sim_channel: SimChannel, box: dict[str, Path], signing: release.Signing
 ) -> None:
-    from edgebox.core.errors import UpdateError
-
     publish(sim_channel, bundles.make_bundle(tmp_path, signing), signing)
     recorder = Recorder()
 
@@ -677,3 +699,224 @@ def test_a_boot_on_trial_is_blessed_once_its_entry_is_renamed(
     from edgebox.update.service import is_blessed
 
     assert is_blessed(shown, complete) is blessed
+
+
+# Releases in chunks: a real casync bundle from `rauc convert`, installed the way RAUC installs
+# one (`casync extract` with the running slot as the seed and the agent's loopback store).
+
+SLOT = 8 << 20
+
+
+@pytest.fixture
+def slots(tmp_path: Path) -> dict[str, Path]:
+    """The running slot, the same image with 2 MiB of it changed (the release), and the idle
+    slot that the install writes."""
+    running = bundles.payload(7, SLOT)
+    changed = bytearray(running)
+    changed[3 << 20 : 5 << 20] = bundles.payload(8, 2 << 20)
+    paths = {name: tmp_path / f"slot-{name}.img" for name in ("running", "release", "idle")}
+    paths["running"].write_bytes(running)
+    paths["release"].write_bytes(bytes(changed))
+    paths["idle"].write_bytes(b"")
+    return paths
+
+
+def release_of(slots: dict[str, Path], signing: release.Signing) -> Path:
+    return release.write_bundle(
+        slots["release"].with_suffix(".raucb"),
+        root_img=slots["release"],
+        compatible=bundles.COMPATIBLE,
+        version="20260202.000000",
+        venue="x",
+        signing=signing,
+    )
+
+
+class PowerCut(BaseException):
+    """Nothing on the box catches it, as nothing survives the power going."""
+
+
+def casync_install(
+    agent: UpdateAgent, box: dict[str, Path], slots: dict[str, Path], cut_after: int = 0
+) -> Callable[[Path], None]:
+    """What RAUC does with a casync bundle: verify and open it, then `casync extract` from
+    the store in system.conf (here the agent's, on its test port) seeded by the running slot.
+    With `cut_after`, the power goes once that many chunks are in the agent's cache."""
+
+    def install(bundle: Path) -> None:
+        content = bundle.parent / "rauc-content"
+        shutil.rmtree(content, ignore_errors=True)
+        subprocess.run(
+            ["rauc", f"--keyring={box['keyring']}", "extract", str(bundle), str(content)],
+            check=True,
+            capture_output=True,
+        )
+        argv = [
+            *("casync", "extract", f"--store={agent.store_url}", f"--seed={slots['running']}"),
+            *("--seed-output=no", str(content / "root.ext4.caibx"), str(slots["idle"])),
+        ]
+        with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as casync:
+            while cut_after and casync.poll() is None:
+                if len(list((agent.directory / "chunks").rglob("*.cacnk"))) >= cut_after:
+                    casync.kill()
+                    raise PowerCut
+                time.sleep(0.01)
+            _, stderr = casync.communicate()
+        shutil.rmtree(content)
+        if casync.returncode:
+            raise UpdateError(f"`rauc install` failed: casync extract: {stderr.strip()}")
+
+    return install
+
+
+def chunked_agent(
+    sim: SimChannel, box: dict[str, Path], directory: Path, recorder: Recorder
+) -> UpdateAgent:
+    agent = make_agent(sim, box, directory, recorder)
+    agent.store_port = 0
+    return agent
+
+
+async def install_and_reboot(agent: UpdateAgent, recorder: Recorder) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(agent.run)
+        with trio.fail_after(60):
+            while not recorder.reboots:
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+
+
+def chunk_requests(sim: SimChannel) -> list[str]:
+    return [path for path, _ in sim.requests_for(".cacnk")]
+
+
+async def test_a_release_in_chunks_fetches_only_what_the_running_slot_lacks(
+    tmp_path: Path,
+    sim_channel: SimChannel,
+    box: dict[str, Path],
+    signing: release.Signing,
+    slots: dict[str, Path],
+) -> None:
+    bundle = release_of(slots, signing)
+    manifest = release.publish(bundle, sim_channel.directory, signing)
+    (item,) = manifest.releases
+    assert item.chunked is not None and item.chunked.store == "store/"
+    recorder = Recorder()
+    agent = chunked_agent(sim_channel, box, tmp_path / "dl", recorder)
+    agent.hooks.install = casync_install(agent, box, slots)
+    await install_and_reboot(agent, recorder)
+
+    assert slots["idle"].read_bytes() == slots["release"].read_bytes()
+    assert sim_channel.requests_for(item.bundle) == []  # the whole bundle was never fetched
+    fetched = chunk_requests(sim_channel)
+    status = agent.status
+    assert status.transfer == "chunks" and status.installed == "20260202.000000"
+    assert status.chunks_fetched == len(fetched) == len(set(fetched)) > 0
+    assert status.bytes_total == item.chunked.size
+    # 2 MiB of 8 changed: about a quarter of the chunks, and none of the rest
+    assert status.chunk_bytes < 0.4 * item.size
+    assert not (tmp_path / "dl/chunks").exists()  # the cache goes once the slot is written
+
+
+async def test_a_power_cut_in_the_middle_of_the_chunks_keeps_those_already_fetched(
+    tmp_path: Path,
+    sim_channel: SimChannel,
+    box: dict[str, Path],
+    signing: release.Signing,
+    slots: dict[str, Path],
+) -> None:
+    bundle = release_of(slots, signing)
+    release.publish(bundle, sim_channel.directory, signing)
+    sim_channel.slow_bytes_per_s = 512 << 10
+    recorder = Recorder()
+    first = chunked_agent(sim_channel, box, tmp_path / "dl", recorder)
+    first.hooks.install = casync_install(first, box, slots, cut_after=6)
+    await first.recover()
+    with pytest.RaisesGroup(PowerCut, flatten_subgroups=True):
+        await first.poll_once()
+    before = set(chunk_requests(sim_channel))
+    state = json.loads((tmp_path / "dl/state.json").read_text())
+    assert state["pending"] == "20260202.000000" and state["installed"] is False
+
+    sim_channel.slow_bytes_per_s = None
+    second = chunked_agent(sim_channel, box, tmp_path / "dl", recorder)
+    second.hooks.install = casync_install(second, box, slots)
+    await second.recover()
+    assert second.status.state == "install interrupted"
+    assert "cut off" in str(second.status.last_error) and second.failed == set()
+    await install_and_reboot(second, recorder)
+
+    assert slots["idle"].read_bytes() == slots["release"].read_bytes()
+    after = chunk_requests(sim_channel)[len(before) :]
+    assert len(before) >= 6 and after
+    assert len(before & set(after)) <= 1  # at most the chunk in flight when the power went
+    assert second.status.chunks_fetched == len(after)
+
+
+async def test_a_failed_install_from_chunks_says_why_and_the_next_try_takes_the_whole_bundle(
+    tmp_path: Path,
+    sim_channel: SimChannel,
+    box: dict[str, Path],
+    signing: release.Signing,
+    slots: dict[str, Path],
+) -> None:
+    bundle = release_of(slots, signing)
+    (item,) = release.publish(bundle, sim_channel.directory, signing).releases
+    shutil.rmtree(sim_channel.directory / "store")  # a channel half copied to its CDN
+    recorder = Recorder()
+    agent = chunked_agent(sim_channel, box, tmp_path / "dl", recorder)
+    agent.hooks.install = casync_install(agent, box, slots)
+    await agent.poll_once()
+    assert agent.status.state == "error" and agent.status.transfer == "chunks"
+    assert "answered 404" in str(agent.status.last_error)
+    assert json.loads((tmp_path / "dl/state.json").read_text())["pending"] is None
+
+    agent.hooks.install = recorder.install
+    await install_and_reboot(agent, recorder)
+    assert agent.status.transfer == "bundle"
+    assert recorder.installed == [bundle.read_bytes()]
+    assert [path for path, _ in sim_channel.requests_for(".raucb")][-1] == "/" + item.bundle
+
+
+async def test_the_chunk_store_serves_only_chunk_names_and_keeps_to_its_bound(
+    tmp_path: Path, sim_channel: SimChannel
+) -> None:
+    name = "abcd/" + "ab" * 32 + ".cacnk"
+    (sim_channel.directory / "store/abcd").mkdir(parents=True)
+    (sim_channel.directory / "store" / name).write_bytes(b"c" * 1000)
+    async with httpx.AsyncClient() as http:
+        cache = chunks.ChunkCache(
+            tmp_path / "cache", sim_channel.url + "store/", http, max_bytes=1 << 40,
+            min_free_bytes=0,
+        )  # fmt: skip
+        assert await cache.get(name) == b"c" * 1000
+        assert await cache.get(name) == b"c" * 1000
+        assert (cache.fetched, cache.kept) == (1, 1)
+        with pytest.raises(UpdateError, match="not a chunk's name"):
+            await cache.get("../../state.json")
+        full = chunks.ChunkCache(
+            tmp_path / "full", sim_channel.url + "store/", http, max_bytes=1, min_free_bytes=0
+        )
+        with pytest.raises(StorageFull, match="max_bundle_bytes"):
+            await full.get(name)
+        async with trio.open_nursery() as nursery:
+            (url, *_) = await nursery.start(chunks.serve, cache, 0)
+            assert (await http.get(f"{url}/{name}")).content == b"c" * 1000
+            answer = await http.get(f"{url}/abcd/nope.cacnk")
+            assert answer.status_code == 502 and "not a chunk's name" in answer.text
+            nursery.cancel_scope.cancel()
+
+
+def test_publish_stops_with_rauc_convert_s_reason_and_leaves_the_manifest_as_it_was(
+    tmp_path: Path, signing: release.Signing
+) -> None:
+    """RAUC 1.8 cannot make a casync bundle whose index fits one 4 KiB squashfs block (a
+    256 KiB image): a real root image is hundreds of MiB, and this one says why."""
+    first = bundles.make_bundle(tmp_path, signing, version="20260202.000000")
+    release.publish(first, tmp_path / "channel", signing, chunks=False)
+    before = (tmp_path / "channel" / channel.MANIFEST).read_bytes()
+    tiny = bundles.make_bundle(tmp_path, signing, version="20260303.000000")
+    with pytest.raises(UpdateError, match=r"`rauc convert` of .*squashfs size"):
+        release.publish(tiny, tmp_path / "channel", signing)
+    assert (tmp_path / "channel" / channel.MANIFEST).read_bytes() == before
+    assert not list((tmp_path / "channel").glob(".*"))  # no work files left behind
