@@ -44,11 +44,13 @@ image: $(STAMP)
 	$(BIN)/python -m image build --arch $(ARCH) $(VENUE)
 
 # Adds the venue's signed bundle to an update channel directory (the boxes poll its URL); signing
-# files from EDGEBOX_SIGNING_CERT / _KEY / EDGEBOX_KEYRING, rollout from ROLLOUT (percent).
+# files from EDGEBOX_SIGNING_CERT / _KEY / EDGEBOX_KEYRING, rollout from ROLLOUT (percent);
+# CHUNKS=no publishes the whole bundle only.
 ROLLOUT ?= 100
+CHUNKS ?= yes
 release: $(STAMP)
-	@test -n "$(VENUE)" -a -n "$(CHANNEL)" || { echo "usage: make release VENUE=venue.toml CHANNEL=dir/ [ROLLOUT=10]" >&2; exit 2; }
-	$(BIN)/python -m image publish $(VENUE) $(CHANNEL) --rollout $(ROLLOUT)
+	@test -n "$(VENUE)" -a -n "$(CHANNEL)" || { echo "usage: make release VENUE=venue.toml CHANNEL=dir/ [ROLLOUT=10] [CHUNKS=no]" >&2; exit 2; }
+	$(BIN)/python -m image publish $(VENUE) $(CHANNEL) --rollout $(ROLLOUT) $(if $(filter no,$(CHUNKS)),--no-chunks)
 
 # Builds an image and boots it in qemu: serving, kill -9, a power cut, an update and a rollback.
 # ARCH=arm64: the arm64 image on qemu's virt machine, serving and kill -9 (software emulation).

@@ -56,6 +56,8 @@ BASE_PACKAGES = (
     "rauc-service",
     "cryptsetup-bin",
     "openssl",
+    # RAUC's chunked installs: casync fetches only the chunks the running slot lacks.
+    "casync",
 )
 # Kernel modules no box uses (graphics, sound, cameras, radios, exotic buses): 170 MB less to
 # flash and to send with every update. USB serial, storage, wired network and file systems stay.
@@ -451,25 +453,58 @@ def group_id(root: Path, name: str) -> int:
 
 
 def make_ext4(
-    path: Path, tree: Path, mib: int, label: str, *, journal: bool, fs_uuid: str | None = None
+    path: Path,
+    tree: Path,
+    mib: int,
+    label: str,
+    *,
+    journal: bool,
+    fs_uuid: str | None = None,
+    hash_seed: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> None:
     path.unlink(missing_ok=True)
+    options = "root_owner=0:0" + (f",hash_seed={hash_seed}" if hash_seed else "")
     argv: list[str | Path] = ["mkfs.ext4", "-q", "-F", "-L", label, "-d", tree]
-    argv += ["-E", "root_owner=0:0", "-m", "1" if journal else "0"]
+    argv += ["-E", options, "-m", "1" if journal else "0"]
     if not journal:
         argv += ["-O", "^has_journal"]
     if fs_uuid is not None:
         argv += ["-U", fs_uuid]
-    run([*argv, path, f"{mib}M"], quiet=True)
+    run([*argv, path, f"{mib}M"], quiet=True, env=env)
 
 
-def shrink_ext4(path: Path) -> None:
+def shrink_ext4(path: Path, env: dict[str, str] | None = None) -> None:
     """Down to what the file system holds: an update then writes and checks only that."""
-    run(["e2fsck", "-f", "-y", path], quiet=True)
-    run(["resize2fs", "-M", path], quiet=True)
+    run(["e2fsck", "-f", "-y", path], quiet=True, env=env)
+    run(["resize2fs", "-M", path], quiet=True, env=env)
     header = run(["dumpe2fs", "-h", path], capture=True, quiet=True)
     fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
     os.truncate(path, int(fields["Block count"]) * int(fields["Block size"]))
+
+
+# e2fsprogs' clock for root images (2024-01-01 UTC): the times it stamps on the superblock and
+# inodes are then the same in every release.
+ROOT_FS_TIME = "1704067200"
+
+
+def make_root_ext4(path: Path, tree: Path, mib: int, identity: rootfs.Identity) -> None:
+    """A root slot image whose bytes follow from its tree alone: the box's own file system UUID
+    and directory hash seed, and a fixed clock. With random ones every block group's metadata
+    differs between two builds (the checksums are seeded by the UUID): a release that changed
+    one module cost a chunked update 9.7 % of the whole bundle, against 0.5 % now."""
+    env = {**os.environ, "E2FSPROGS_FAKE_TIME": ROOT_FS_TIME}
+    make_ext4(
+        path,
+        tree,
+        mib,
+        "root",
+        journal=False,
+        fs_uuid=identity.root_fs_uuid,
+        hash_seed=identity.root_hash_seed,
+        env=env,
+    )
+    shrink_ext4(path, env)
 
 
 def make_esp(path: Path, tree: Path, mib: int, label: str = "ESP") -> None:
@@ -614,8 +649,7 @@ def build(
     images = {label: work / f"{label}.img" for label in ("esp", "root-a", "data")}
     sizes = layout.sizes()
     make_esp(images["esp"], esp, sizes["esp"])
-    make_ext4(images["root-a"], root, sizes["root-a"], "root", journal=False)
-    shrink_ext4(images["root-a"])
+    make_root_ext4(images["root-a"], root, sizes["root-a"], identity)
     make_ext4(images["data"], data, sizes["data"], "data", journal=True)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -669,6 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rollout", type=float, default=100.0, help="percent of boxes (default 100)")
     p.add_argument("--hold", action="append", default=[], help="a serial that never takes it")
     p.add_argument("--allow", action="append", default=[], help="a serial that always takes it")
+    p.add_argument(
+        "--no-chunks", action="store_true", help="the whole bundle only, no casync chunks"
+    )
     args = parser.parse_args(argv)
     if args.command == "keygen":
         signing = release.keygen(args.directory)
@@ -689,12 +726,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rollout=args.rollout,
                 hold=tuple(args.hold),
                 allow=tuple(args.allow),
+                chunks=not args.no_chunks,
             )
         except (ImageError, EdgeboxError, OSError, subprocess.CalledProcessError) as exc:
             print(f"image: {exc}", file=sys.stderr)
             return 1
         for item in manifest.releases:
-            print(f"{args.channel}: {item.compatible} {item.version} ({item.size} bytes)")
+            chunked = f", in chunks {item.chunked.bundle}" if item.chunked else ""
+            print(f"{args.channel}: {item.compatible} {item.version} ({item.size} bytes{chunked})")
         print(f"rollout {manifest.rollout_percent:g} %")
         return 0
     try:

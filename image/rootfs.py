@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from edgebox.core.config import VenueConfig
+from edgebox.update import channel
 from image import release, update
 from image.arch import AMD64, Arch
 
@@ -63,6 +64,8 @@ class Identity:
     machine_id: str
     disk_guid: str
     partuuids: dict[str, str]
+    root_fs_uuid: str  # every release's root file system: see build.make_root_ext4
+    root_hash_seed: str
 
     @classmethod
     def of(cls, sn_number: str) -> Identity:
@@ -73,6 +76,8 @@ class Identity:
             machine_id=uuid.uuid5(_NAMESPACE, f"{sn_number}/machine-id").hex,
             disk_guid=derived("disk"),
             partuuids={label: derived(label) for label in PARTITIONS},
+            root_fs_uuid=derived("root-fs"),
+            root_hash_seed=derived("root-fs-hash-seed"),
         )
 
 
@@ -188,7 +193,9 @@ def stage(
         install_file(_place(root, target), (HERE / module).read_bytes(), 0o755)
     install_file(root / "etc/fstab", fstab(identity).encode())
     rauc_conf = update.system_conf(
-        compatible=release.compatible(identity.machine_id), partuuids=identity.partuuids
+        compatible=release.compatible(identity.machine_id),
+        partuuids=identity.partuuids,
+        store=channel.LOCAL_STORE,
     )
     install_file(_place(root, RAUC_CONF), rauc_conf.encode())
     if keyring is not None:

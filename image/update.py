@@ -316,8 +316,10 @@ class SystemdBoot:
         return {e.version for e in self.entries() if e.left == 0}
 
 
-def system_conf(*, compatible: str, partuuids: dict[str, str]) -> str:
-    """RAUC's view of the box: two root slots, this script as the boot loader, the keyring."""
+def system_conf(*, compatible: str, partuuids: dict[str, str], store: str) -> str:
+    """RAUC's view of the box: two root slots, this script as the boot loader, the keyring, and
+    `store` (the update agent, on loopback) as where casync finds the chunks of a chunked
+    bundle that the running slot lacks."""
     slots = "".join(
         f"\n[slot.rootfs.{n}]\n"
         f"device=/dev/disk/by-partuuid/{partuuids[f'root-{slot}']}\n"
@@ -335,7 +337,9 @@ def system_conf(*, compatible: str, partuuids: dict[str, str]) -> str:
         f"path={KEYRING}\n"
         "\n[handlers]\n"
         "bootloader-custom-backend=/usr/local/sbin/edgebox-update\n"
-        "pre-install=/usr/local/libexec/edgebox-rauc-pre-install\n" + slots
+        "pre-install=/usr/local/libexec/edgebox-rauc-pre-install\n"
+        "\n[casync]\n"
+        f"storepath={store}\n" + slots
     )
 
 

@@ -24,6 +24,7 @@ CHUNK = 256 * 1024
 class SimChannel:
     directory: Path
     slow_bytes_per_s: int | None = None
+    slow_suffix: str = ""  # the drip slows only the files whose names end so
     bytes_sent: int = 0
     requests: list[tuple[str, str | None]] = attrs.Factory(list)  # (path, Range header)
     url: str = ""
@@ -39,7 +40,7 @@ async def _body(channel: SimChannel, path: Path, start: int, limit: int) -> Asyn
         pos = start
         while pos < limit:
             want = min(CHUNK, limit - pos)
-            if channel.slow_bytes_per_s:
+            if channel.slow_bytes_per_s and path.name.endswith(channel.slow_suffix):
                 want = min(want, max(1, channel.slow_bytes_per_s // 10))
                 await trio.sleep(want / channel.slow_bytes_per_s)
             chunk = await f.read(want)

@@ -6,6 +6,7 @@ import random
 import subprocess
 from pathlib import Path
 
+from edgebox.update import channel
 from image import release, update
 
 COMPATIBLE = release.compatible("m" * 32)
@@ -71,7 +72,9 @@ def box_files(directory: Path, signing: release.Signing, running: str = RUNNING)
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "system.conf"
     partuuids = {"root-a": "a-1", "root-b": "b-1"}
-    conf.write_text(update.system_conf(compatible=COMPATIBLE, partuuids=partuuids))
+    conf.write_text(
+        update.system_conf(compatible=COMPATIBLE, partuuids=partuuids, store=channel.LOCAL_STORE)
+    )
     os_release = directory / "os-release"
     os_release.write_text(f"ID=debian\nIMAGE_ID=edgebox\nIMAGE_VERSION={running}\n")
     return {"system_conf": conf, "keyring": signing.keyring, "os_release": os_release}
