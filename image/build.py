@@ -104,11 +104,17 @@ GPT_TYPES = {
     "esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
     "data": "0FC63DAF-8483-4772-8E79-3D69D8477DE4",  # Linux file system data
 }
+# The one time every release's root carries (2024-01-01 UTC): e2fsprogs' clock for the root
+# image, SOURCE_DATE_EPOCH in the chroot (Python then byte-compiles with source hashes, not
+# mtimes, and mkinitramfs writes a reproducible initramfs), and the mtime of every file the
+# build itself made. Two builds of one system then differ only where their files do.
+ROOT_FS_TIME = "1704067200"
 CHROOT_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
     "LC_ALL": "C.UTF-8",
     "DEBIAN_FRONTEND": "noninteractive",
+    "SOURCE_DATE_EPOCH": ROOT_FS_TIME,
 }
 MIB = 1 << 20
 
@@ -430,10 +436,25 @@ def slim(root: Path) -> None:
         cache.unlink()
 
 
-def finish(root: Path) -> None:
-    """Stamp /etc and /var as up to date with this /usr, as systemd-update-done would (Debian
-    does not ship it), so that no ConditionNeedsUpdate= unit tries to write the read-only root;
-    then the units must verify."""
+def clamp_mtimes(root: Path, since: float, to: int) -> int:
+    """Every file, directory and link changed at or after `since` (made by this build, not
+    unpacked from a package) gets the mtime `to`; returns how many."""
+    clamped = 0
+    for directory, names, files in os.walk(root):
+        for name in [*names, *files, ""]:
+            path = os.path.join(directory, name) if name else directory
+            stat = os.lstat(path)
+            if stat.st_mtime >= since:
+                os.utime(path, (to, to), follow_symlinks=False)
+                clamped += 1
+    return clamped
+
+
+def finish(root: Path, since: float) -> None:
+    """Clamp the mtimes the build made, stamp /etc and /var as up to date with this /usr, as
+    systemd-update-done would (Debian does not ship it), so that no ConditionNeedsUpdate= unit
+    tries to write the read-only root; then the units must verify."""
+    clamp_mtimes(root, since, int(ROOT_FS_TIME))
     usr = (root / "usr").stat()
     for directory in ("etc", "var"):
         stamp = root / directory / ".updated"
@@ -481,11 +502,6 @@ def shrink_ext4(path: Path, env: dict[str, str] | None = None) -> None:
     header = run(["dumpe2fs", "-h", path], capture=True, quiet=True)
     fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
     os.truncate(path, int(fields["Block count"]) * int(fields["Block size"]))
-
-
-# e2fsprogs' clock for root images (2024-01-01 UTC): the times it stamps on the superblock and
-# inodes are then the same in every release.
-ROOT_FS_TIME = "1704067200"
 
 
 def make_root_ext4(path: Path, tree: Path, mib: int, identity: rootfs.Identity) -> None:
@@ -606,6 +622,7 @@ def build(
     signing: release.Signing | None = None,
 ) -> Outputs:
     started = time.monotonic()
+    since = time.time() - 1  # mtimes are wall-clock, and may be rounded down
     cfg = check_venue(venue_file)
     signing = check_signing(signing)
     check_host(target)
@@ -641,7 +658,7 @@ def build(
         raspi.stage(root)
     slim(root)
     configure(root)
-    finish(root)
+    finish(root, since)
 
     log("partitions")
     rootfs.esp_tree(esp, root, cfg, version=version, target=target)

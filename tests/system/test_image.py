@@ -343,6 +343,24 @@ def test_a_root_image_follows_from_its_tree_so_a_one_module_release_differs_in_a
     assert images[1].read_bytes() != images[0].read_bytes()
 
 
+def test_the_build_clamps_the_mtimes_it_made_and_keeps_those_of_packages(tmp_path: Path) -> None:
+    """A package's files keep their mtimes (Python's timestamp .pyc files check them); what the
+    build wrote gets the release time, so two builds of one tree stamp the same inodes."""
+    since = time.time() - 1
+    root = tmp_path / "root"
+    (root / "usr/lib").mkdir(parents=True)
+    packaged, made = root / "usr/lib/packaged.py", root / "usr/lib/made.conf"
+    packaged.write_text("x = 1\n")
+    os.utime(packaged, (1_600_000_000, 1_600_000_000))  # as dpkg unpacks it
+    made.write_text("made\n")
+    (root / "usr/lib/link").symlink_to("/nowhere")  # a dangling link: its own mtime changes
+    assert build.clamp_mtimes(root, since, int(build.ROOT_FS_TIME)) == 5  # + root, usr, lib
+    assert packaged.stat().st_mtime == 1_600_000_000
+    assert made.stat().st_mtime == root.stat().st_mtime == int(build.ROOT_FS_TIME)
+    assert os.lstat(root / "usr/lib/link").st_mtime == int(build.ROOT_FS_TIME)
+    assert build.CHROOT_ENV["SOURCE_DATE_EPOCH"] == build.ROOT_FS_TIME
+
+
 # Bundles: real RAUC bundles signed with keys made for the test, checked as the box checks them.
 
 
