@@ -242,19 +242,21 @@ class UpdateAgent:
             self.status.state, self.status.offered = decision.reason, None
             return
         release = decision.release
+        chunked = release.chunked if release.version not in self.unchunked else None
+        store = ""
+        if chunked is not None:
+            store = self._url(chunked.store)  # refused here, before a byte is fetched
+            release = attrs.evolve(
+                release, bundle=chunked.bundle, size=chunked.size, sha256=chunked.sha256
+            )
         if release.sha256 in self.refused:
             self.status.state = "refused"  # the same bytes again: not fetched again
             return
         self.status.state, self.status.offered = "offered", release.version
+        self.status.transfer = "bundle" if chunked is None else "chunks"
         self.status.bytes_done, self.status.bytes_total = 0, release.size
         self.status.resumed_from = self.status.chunks_fetched = self.status.chunk_bytes = 0
         log.info("update %s offered by %s", release.version, self.config.channel)
-        chunked = release.chunked if release.version not in self.unchunked else None
-        self.status.transfer = "bundle" if chunked is None else "chunks"
-        if chunked is not None:
-            release = attrs.evolve(
-                release, bundle=chunked.bundle, size=chunked.size, sha256=chunked.sha256
-            )
         try:
             bundle = await self.download(release)
             self.status.state = "verifying"
@@ -276,7 +278,7 @@ class UpdateAgent:
             if chunked is None:
                 await trio.to_thread.run_sync(self.hooks.install, bundle)
             else:
-                await self.install_from_chunks(bundle, release.version, chunked)
+                await self.install_from_chunks(bundle, release.version, store)
         except (UpdateError, OSError):
             self.pending = None  # RAUC refused or failed: the slot it wrote is marked bad
             await trio.to_thread.run_sync(self._save)
@@ -313,14 +315,12 @@ class UpdateAgent:
     def _count(self, cache: chunks.ChunkCache) -> None:
         self.status.chunks_fetched, self.status.chunk_bytes = cache.fetched, cache.fetched_bytes
 
-    async def install_from_chunks(
-        self, bundle: Path, version: str, chunked: channel.Chunked
-    ) -> None:
+    async def install_from_chunks(self, bundle: Path, version: str, store: str) -> None:
         """RAUC installs the casync bundle while the chunks are served on loopback. The cache
         stays until a release is installed, so that the next try fetches only what is missing."""
         cache = chunks.ChunkCache(
             self.directory / CHUNKS,
-            store_url=self._url(chunked.store),
+            store_url=store,
             http=self.http,
             max_bytes=self.config.max_bundle_bytes,
             min_free_bytes=self.config.min_free_bytes,

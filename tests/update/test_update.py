@@ -920,3 +920,23 @@ def test_publish_stops_with_rauc_convert_s_reason_and_leaves_the_manifest_as_it_
         release.publish(tiny, tmp_path / "channel", signing)
     assert (tmp_path / "channel" / channel.MANIFEST).read_bytes() == before
     assert not list((tmp_path / "channel").glob(".*"))  # no work files left behind
+
+
+async def test_a_refused_chunked_bundle_is_not_fetched_again(
+    tmp_path: Path,
+    sim_channel: SimChannel,
+    box: dict[str, Path],
+    signing: release.Signing,
+    slots: dict[str, Path],
+) -> None:
+    (item,) = release.publish(release_of(slots, signing), sim_channel.directory, signing).releases
+    assert item.chunked is not None
+    served = sim_channel.directory / item.chunked.bundle
+    served.write_bytes(bundles.tamper(served, at=1000).read_bytes())
+    recorder = Recorder()
+    agent = chunked_agent(sim_channel, box, tmp_path / "dl", recorder)
+    await agent.poll_once()
+    assert agent.status.state == "refused" and "sha256" in str(agent.status.last_error)
+    await agent.poll_once()
+    assert agent.status.state == "refused"
+    assert len(sim_channel.requests_for(item.chunked.bundle)) == 1 and recorder.installed == []
