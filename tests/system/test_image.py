@@ -626,7 +626,7 @@ def test_acknowledged_writes_survive_a_power_cut_in_the_middle_of_writing(
 
 MEDIA = Path("/var/lib/edgebox/media")
 BIG_MIB = 32
-DRIP = 250_000  # bytes per second per response until the cut: the big file would take 134 s
+MEDIA_DRIP = 250_000  # bytes per second per response until the cut: the big file takes 134 s
 CUT_AFTER_MIB = 14  # past the first 8 MiB the cache fsyncs and vouches for, short of the next
 
 
@@ -665,7 +665,7 @@ def test_the_media_cache_survives_a_power_cut_in_the_middle_of_a_download(
         items = [cloud.add_media(f"slide{i}.png", png(i)) for i in range(3)]
         items.append(cloud.add_media("intro.mp4", big))
         cloud.set_playlists("front", [cloud.playlist(301, "Lobby", items)])
-        cloud.slow_bytes_per_s = DRIP
+        cloud.slow_bytes_per_s = MEDIA_DRIP
         return {media.safe_name(i["media_id"], i["media_name"]): i for i in items}
 
     items = host_cloud.call(publish)
@@ -888,8 +888,8 @@ def entries_are(*names: str) -> Callable[[str], bool]:
     return lambda out: out.split() == list(names)
 
 
-CUT_AFTER = 2  # chunks fetched before the power cut
-DRIP = 8 << 10  # bytes per second for each chunk until then: a few seconds each
+CHUNKS_BEFORE_CUT = 2  # chunks fetched before the power cut
+CHUNK_DRIP = 8 << 10  # bytes per second for each chunk until then: a few seconds each
 
 
 @pytest.mark.image
@@ -943,7 +943,7 @@ def test_updates_from_the_channel(
             assert len(host.call(lambda c: c.requests_for(".raucb"))) == asked
 
             host.call(lambda c: setattr(c, "slow_suffix", ".cacnk"))
-            host.call(lambda c: setattr(c, "slow_bytes_per_s", DRIP))
+            host.call(lambda c: setattr(c, "slow_bytes_per_s", CHUNK_DRIP))
             sent_before = host.call(lambda c: c.bytes_sent)
             (offered,) = release.publish(
                 releases.next, directory, built.signing, rollout=100
@@ -951,7 +951,7 @@ def test_updates_from_the_channel(
             assert offered.chunked is not None
             wait_update(
                 machine,
-                lambda u: u["transfer"] == "chunks" and u["chunks_fetched"] >= CUT_AFTER,
+                lambda u: u["transfer"] == "chunks" and u["chunks_fetched"] >= CHUNKS_BEFORE_CUT,
                 900,
             )
             machine.power_cut()
