@@ -69,6 +69,18 @@ def documented(
     return mark
 
 
+def event_stream_paths(app: Quart) -> frozenset[str]:
+    """The paths whose GET answers with an event stream, as their routes document it."""
+    return frozenset(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ())
+        and not rule.arguments
+        and getattr(app.view_functions[rule.endpoint], "__openapi__", None) is not None
+        and app.view_functions[rule.endpoint].__openapi__.content_type == "text/event-stream"
+    )
+
+
 class SchemaBuilder:
     """JSON Schema (2020-12, as OpenAPI 3.1 uses) of Python types and attrs classes."""
 

@@ -1,4 +1,4 @@
-"""Serves the LAN app with hypercorn on the configured address."""
+"""Serves the LAN app on the configured address: hypercorn, behind the front door."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
+from edgebox.local import frontdoor
 from edgebox.local.app import create_app
 from edgebox.local.metronome import Metronome
+from edgebox.local.openapi import event_stream_paths
 
 if TYPE_CHECKING:
     from edgebox.core.service import Service
@@ -75,7 +76,9 @@ def serve_lan(lan: Lan, timeouts: ClientTimeouts = ClientTimeouts()) -> Service:
         cfg.backlog = 1024  # a venue's TVs reconnect all at once after a power cut
         async with trio.open_nursery() as nursery:
             await nursery.start(metronome.run)
-            await serve(finish_sends_shielded(app), cfg, task_status=task_status)
+            await frontdoor.serve(
+                finish_sends_shielded(app), cfg, event_stream_paths(app), task_status=task_status
+            )
             nursery.cancel_scope.cancel()
 
     return run
