@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import trio
 
-WAKE_WIDTH = 16
+WAKE_WIDTH = 4
 EVERY = "*"  # the ring of the readers of every topic; not a topic anyone publishes
 
 
