@@ -4,7 +4,8 @@ A check-device answer is the device's own fields, then the channels its types an
 see, then the news. The channels and the news change only when an operator edits the catalog,
 yet encoding them was most of each answer's work (and most of its garbage): they are encoded
 once per catalog version and per set of visible types, and spliced into every answer as bytes.
-The bytes are those `jsonify` would write.
+The device's own part is kept per device until the device or the day changes. The bytes are
+those `jsonify` would write.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Answers:
         self._channels: object = None
         self._news: object = None
         self._memo: dict[Any, bytes] = {}
+        self._devices: dict[str, tuple[iptv.Device, dt.date, bytes, frozenset[str] | None]] = {}
 
     def _cached(self, key: Any, make: Any) -> bytes:
         if self.catalog.channels is not self._channels or self.catalog.news is not self._news:
@@ -63,6 +65,23 @@ class Answers:
         )
 
     def check_device(self, device: iptv.Device, now: dt.datetime) -> bytes:
+        own, types = self._own(device, now)
+        if types is None:
+            return own + b"\n"
+        return b"".join(
+            (own[:-1], b',"channels":', self.channels(types), b',"news":', self.news(), b"}\n")
+        )
+
+    def _own(self, device: iptv.Device, now: dt.datetime) -> tuple[bytes, frozenset[str] | None]:
+        """The device's part of its answer and the channel types it sees (None: disabled).
+
+        Both change only with the device (a write replaces it) or the UTC date (expiry), so
+        they are kept per device and day: a TV's every check reuses its last one's bytes.
+        """
+        day = now.astimezone(dt.UTC).date()
+        kept = self._devices.get(device.duid)
+        if kept is not None and kept[0] is device and kept[1] == day:
+            return kept[2], kept[3]
         status = device.status(now)
         head: dict[str, Any] = {"status": status}
         if status == "expired":
@@ -71,12 +90,11 @@ class Answers:
             head["message"] = "Device is disabled"
         head["device"] = device.public(now)
         own = _COMPACT.encode(head).encode()
-        if status == "disabled":
-            return own + b"\n"
-        types = iptv.visible_types(device, now)
-        return b"".join(
-            (own[:-1], b',"channels":', self.channels(types), b',"news":', self.news(), b"}\n")
-        )
+        types = None if status == "disabled" else iptv.visible_types(device, now)
+        if len(self._devices) > len(self.catalog.devices) + 1024:
+            self._devices = {}  # forget the devices deleted since
+        self._devices[device.duid] = (device, day, own, types)
+        return own, types
 
     def channel_list(self, device: iptv.Device, now: dt.datetime) -> bytes:
         """GET /channels: the visible channels with their place in the catalog's order."""
