@@ -22,6 +22,9 @@ class Verdict:
         return str(max(1, math.ceil(self.retry_after)))
 
 
+ALLOWED = Verdict(True)  # the answer to nearly every request, made once
+
+
 @attrs.define
 class _Window:
     start: float
@@ -65,7 +68,7 @@ class RateLimiter:
         weight = 1.0 - elapsed / self.period
         if window.previous * weight + window.current + 1 <= self.limit:
             window.current += 1
-            return Verdict(True)
+            return ALLOWED
         return Verdict(False, self._wait(window, elapsed))
 
     def _roll(self, window: _Window, now: float) -> None:
