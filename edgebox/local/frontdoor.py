@@ -38,18 +38,21 @@ App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class Replay(trio.abc.HalfCloseableStream):
-    """`stream` with the bytes the door read ahead given back first, for hypercorn."""
+    """`stream` with the bytes the door read ahead given back first, for hypercorn. Past
+    those, every call goes straight to `stream`'s own methods: no layer per request."""
 
     def __init__(self, stream: trio.SocketStream, ahead: bytes) -> None:
         self.transport = stream
         self.socket = stream.socket  # hypercorn reads the addresses from it
         self._ahead = ahead
+        self.send_all = stream.send_all  # type: ignore[method-assign]
+        self.wait_send_all_might_not_block = stream.wait_send_all_might_not_block  # type: ignore[method-assign]
+        self.send_eof = stream.send_eof  # type: ignore[method-assign]
+        self.aclose = stream.aclose  # type: ignore[method-assign]
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._ahead:
-            data, self._ahead = self._ahead, b""
-            return data
-        return await self.transport.receive_some(max_bytes)
+        self.receive_some = self.transport.receive_some  # type: ignore[method-assign]
+        return self._ahead
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.transport.send_all(data)
