@@ -243,3 +243,42 @@ async def test_an_idle_connection_is_closed_after_the_idle_timeout(quick_box: st
     began = time.monotonic()
     assert await closed(stream)
     assert 0.9 < time.monotonic() - began < 2.5
+
+
+async def test_a_kept_alive_connection_lives_while_used_and_closes_once_idle(
+    quick_box: str,
+) -> None:
+    """The idle deadline moves with each answer: requests 0.6 s apart keep the connection for
+    3 s, then it closes 1 s after the last answer, not before."""
+    stream = await connect(quick_box)
+    reader = Reader(stream)
+    with trio.fail_after(10):
+        for i in range(5):
+            if i:
+                reader.again()
+                await trio.sleep(0.6)
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n")
+            assert (await reader.response()).status_code == 200
+            await reader.body()
+        answered = time.monotonic()
+        assert await closed(stream)
+    assert 0.9 < time.monotonic() - answered < 2.0
+
+
+async def test_a_request_under_way_is_not_cut_off_by_the_idle_timeout(quick_box: str) -> None:
+    """Its body takes 1.7 s to arrive, longer than the 1 s idle timeout, within the body's."""
+    stream = await connect(quick_box)
+    body = b'{"brightness":50}'
+    with trio.fail_after(10):
+        await stream.send_all(
+            b"PUT /api/settings/brightness HTTP/1.1\r\nHost: box\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        await trio.sleep(0.2)
+        for i in range(len(body)):
+            await stream.send_all(body[i : i + 1])
+            await trio.sleep(0.1)
+        reader = Reader(stream)
+        assert (await reader.response()).status_code == 200
+        assert await reader.body() == b'{"brightness":50}\n'
+    await stream.aclose()
