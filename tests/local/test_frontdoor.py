@@ -4,6 +4,8 @@ including the cases that look like a stream and are not."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -282,3 +284,18 @@ async def test_a_request_under_way_is_not_cut_off_by_the_idle_timeout(quick_box:
         assert (await reader.response()).status_code == 200
         assert await reader.body() == b'{"brightness":50}\n'
     await stream.aclose()
+
+
+async def test_clients_that_reset_as_they_ask_for_a_stream_leave_the_door_listening(
+    box: wiring.Box,
+) -> None:
+    with trio.fail_after(20):
+        for _ in range(50):
+            stream = await connect(box)
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await stream.send_all(STREAM)
+            await stream.aclose()  # a reset, not a goodbye
+        stream = await connect(box)
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n")
+        assert (await Reader(stream).response()).status_code == 200
+        await stream.aclose()
