@@ -179,6 +179,46 @@ async def test_a_panel_of_any_kind_keeps_running_and_sigterm_ends_the_box_at_onc
         proc.stderr.close()
 
 
+async def test_sigterm_ends_the_box_at_once_with_event_streams_and_idle_connections_open(
+    tmp_path: Path,
+) -> None:
+    """Streams the front door serves, one hypercorn serves (asked on a reused connection) and
+    kept-alive connections between requests: none may hold the process."""
+    path = tmp_path / "venue.toml"
+    path.write_text(_to_toml(base_venue(tmp_path / "data")))
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "edgebox", "run", "--config", str(path)], stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    log = b""
+    health = b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n"
+    requests = [b"GET /api/events/brightness HTTP/1.1\r\nHost: box\r\n\r\n"] * 20
+    requests += [health] * 5 + [health + b"GET /api/events/editor HTTP/1.1\r\nHost: box\r\n\r\n"]
+    opened: list[trio.SocketStream] = []
+    try:
+        with trio.fail_after(30):
+            while b"serving on" not in log:
+                log += await proc.stderr.receive_some()
+            url = log.split(b"serving on ")[1].split()[0].decode().rstrip(",")
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            for request in requests:
+                stream = await trio.open_tcp_stream(host, int(port))
+                await stream.send_all(request)
+                assert (await stream.receive_some()).startswith(b"HTTP/1.1 200")
+                opened.append(stream)
+        stopping = trio.current_time()
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await proc.wait() == 0
+        assert trio.current_time() - stopping < 1.5  # 0.03 s here; room for a busy machine
+    finally:
+        proc.kill()
+        await proc.wait()
+        proc.stderr.close()
+        for stream in opened:
+            await stream.aclose()
+
+
 def test_settling_the_collector_freezes_what_exists_and_slows_young_collections() -> None:
     import gc
 
