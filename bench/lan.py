@@ -7,7 +7,10 @@
   what quart-trio and hypercorn cost per stream, without the box's fan-out.
 - IPTV check-device and GET /api/playlist/items at concurrency 1, 50 and 100, against a bare
   quart-trio app under hypercorn that answers the same bytes: req/s, p50/p95/p99, the server's
-  CPU per request, and the box's req/s as a ratio of the bare app's.
+  CPU per request, and the box's req/s as a ratio of the bare app's. The bare app does a little
+  less than it should: hypercorn restarts a connection's keep-alive timer in the request's own
+  task, which quart-trio has cancelled by then, so its kept-alive connections never time out.
+  The box keeps that timer (`IdleTimer` in edgebox/local/frontdoor.py).
 - The 500-TV herd (bench/herd.py) after that.
 
 The box (`edgebox run`) and the bare app each run in their own process, pinned to the second
