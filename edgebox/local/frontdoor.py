@@ -39,34 +39,21 @@ MAX_RECV = 2**16
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-class Replay(trio.abc.HalfCloseableStream):
-    """`stream` with the bytes the door read ahead given back first, for hypercorn. Past
-    those, every call goes straight to `stream`'s own methods: no layer per request."""
+class Replay:
+    """`stream` with the bytes the door read ahead given back first, for hypercorn's
+    `TCPServer`. Past those, every call is `stream`'s own method: no layer per request."""
 
     def __init__(self, stream: trio.SocketStream, ahead: bytes) -> None:
-        self.transport = stream
         self.socket = stream.socket  # hypercorn reads the addresses from it
+        self.send_all = stream.send_all
+        self.send_eof = stream.send_eof
+        self.aclose = stream.aclose
+        self._stream = stream
         self._ahead = ahead
-        self.send_all = stream.send_all  # type: ignore[method-assign]
-        self.wait_send_all_might_not_block = stream.wait_send_all_might_not_block  # type: ignore[method-assign]
-        self.send_eof = stream.send_eof  # type: ignore[method-assign]
-        self.aclose = stream.aclose  # type: ignore[method-assign]
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        self.receive_some = self.transport.receive_some  # type: ignore[method-assign]
+        self.receive_some = self._stream.receive_some  # type: ignore[method-assign]
         return self._ahead
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.transport.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self.transport.send_eof()
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
 
 
 class IdleTimer:
@@ -131,7 +118,13 @@ class FrontDoor:
             if request is None:
                 state = ConnectionState(self.state.copy())
                 replay = Replay(stream, ahead)
-                server = TCPServer(self.wrapped, self.config, self.context, state, replay)
+                server = TCPServer(
+                    self.wrapped,
+                    self.config,
+                    self.context,
+                    state,
+                    replay,  # type: ignore[arg-type]
+                )
                 async with trio.open_nursery() as nursery:
                     server.idle_task = IdleTimer(server, nursery)  # type: ignore[assignment]
                     await server.run()

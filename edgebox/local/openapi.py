@@ -71,14 +71,12 @@ def documented(
 
 def event_stream_paths(app: Quart) -> frozenset[str]:
     """The paths whose GET answers with an event stream, as their routes document it."""
-    return frozenset(
-        rule.rule
-        for rule in app.url_map.iter_rules()
-        if "GET" in (rule.methods or ())
-        and not rule.arguments
-        and getattr(app.view_functions[rule.endpoint], "__openapi__", None) is not None
-        and app.view_functions[rule.endpoint].__openapi__.content_type == "text/event-stream"
-    )
+    paths = set()
+    for rule in app.url_map.iter_rules():
+        doc = getattr(app.view_functions[rule.endpoint], "__openapi__", None)
+        if doc is not None and doc.content_type == "text/event-stream" and not rule.arguments:
+            paths.add(rule.rule)
+    return frozenset(paths)
 
 
 class SchemaBuilder:

@@ -33,7 +33,10 @@ class Reader:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self.conn = h11.Connection(h11.CLIENT)
-        # h11 frames what it reads by the request it believes was sent.
+        self._asked()
+
+    def _asked(self) -> None:
+        """h11 frames what it reads by the request it believes was sent."""
         self.conn.send(h11.Request(method="GET", target="/", headers=[("Host", "box")]))
         self.conn.send(h11.EndOfMessage())
 
@@ -64,8 +67,7 @@ class Reader:
     def again(self) -> None:
         """Ready for the next answer on a kept-alive connection."""
         self.conn.start_next_cycle()
-        self.conn.send(h11.Request(method="GET", target="/", headers=[("Host", "box")]))
-        self.conn.send(h11.EndOfMessage())
+        self._asked()
 
 
 async def closed(stream: trio.SocketStream) -> bool:
