@@ -40,7 +40,7 @@ def test_the_harness_sees_a_damaged_store(tmp_path: Path) -> None:
 async def test_sigkill_during_media_sync_and_eviction_never_leaves_a_torn_file(
     tmp_path: Path,
 ) -> None:
-    cuts = PowerCuts(tmp_path, seed=20261203, max_gap=1.5, startup_share=0.0)
+    cuts = PowerCuts(tmp_path, seed=20261203, max_gap=2.5, startup_share=0.0)
     cloud = ChurningCloud(random.Random(7))
     async with trio.open_nursery() as nursery:
         await cloud.start(nursery, cuts)
